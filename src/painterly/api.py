@@ -1,0 +1,119 @@
+"""The Python API: ``painterly.stylize(content, style, **options)``.
+
+>>> import painterly
+>>> picture = painterly.stylize("photo.jpg", "painting.jpg", size=512, strength=0.6)  # doctest: +SKIP
+>>> picture.save("out.png")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, TypeAlias, cast
+
+import numpy as np
+import torch
+from PIL import Image
+
+from .config import INIT_KINDS, GatysConfig
+from .encoders.vgg import VGGEncoder
+from .errors import ConfigError
+from .image.color import luminance
+from .image.io import DEFAULT_MAX_PIXELS, LoadedImage, as_loaded_image, resize_to, to_pil
+from .methods.gatys import GatysResult, GatysTransfer, ProgressCallback
+
+ImageInput: TypeAlias = str | os.PathLike[str] | Image.Image | np.ndarray | torch.Tensor
+METHODS = ("gatys",)
+
+
+@dataclass(frozen=True)
+class TransferInputs:
+    """Everything a run reads, loaded into the tensor convention."""
+
+    content: LoadedImage
+    styles: list[LoadedImage]
+    masks: list[torch.Tensor] | None
+    init_image: torch.Tensor | None
+
+
+def load_inputs(
+    content: ImageInput,
+    styles: Sequence[ImageInput],
+    *,
+    config: GatysConfig,
+    masks: Sequence[ImageInput] | None = None,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+) -> TransferInputs:
+    """Load content, styles, masks (grey levels: white = that style) and an init image named in ``config.init``."""
+    if not styles:
+        raise ConfigError("at least one style image is needed")
+    loaded_content = as_loaded_image(content, max_pixels=max_pixels)
+    loaded_styles = [as_loaded_image(style, max_pixels=max_pixels) for style in styles]
+    loaded_masks = None
+    if masks:
+        if len(masks) != len(styles):
+            raise ConfigError(f"got {len(masks)} mask(s) for {len(styles)} style image(s): give one mask per style")
+        loaded_masks = [luminance(as_loaded_image(mask, max_pixels=max_pixels).rgb) for mask in masks]
+    init_image = None
+    if config.init not in INIT_KINDS:
+        init_image = as_loaded_image(config.init, max_pixels=max_pixels).rgb
+    return TransferInputs(loaded_content, loaded_styles, loaded_masks, init_image)
+
+
+def run_transfer(
+    inputs: TransferInputs,
+    config: GatysConfig,
+    *,
+    progress: ProgressCallback | None = None,
+    encoder: VGGEncoder | None = None,
+) -> GatysResult:
+    """Run the optimisation on loaded inputs; the content's alpha is not applied here (see :func:`output_alpha`)."""
+    transfer = GatysTransfer(config, encoder=encoder)
+    return transfer.run(
+        inputs.content.rgb,
+        [style.rgb for style in inputs.styles],
+        masks=inputs.masks,
+        init_image=inputs.init_image,
+        progress=progress,
+    )
+
+
+def output_alpha(content: LoadedImage, image: torch.Tensor) -> torch.Tensor | None:
+    """The content's alpha channel resized to the output, or None when the content had none."""
+    if content.alpha is None:
+        return None
+    return resize_to(content.alpha, (image.shape[-2], image.shape[-1])).clamp(0, 1)
+
+
+def stylize(
+    content: ImageInput,
+    style: ImageInput | Sequence[ImageInput],
+    *,
+    method: str = "gatys",
+    config: GatysConfig | None = None,
+    masks: Sequence[ImageInput] | None = None,
+    progress: ProgressCallback | None = None,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    **options: Any,
+) -> Any:
+    """Stylise ``content`` with one or several ``style`` images and return the result.
+
+    Inputs may be paths, PIL images, numpy arrays (H, W[, C]) or tensors ((1,)3, H, W). ``options`` are the fields of
+    :class:`GatysConfig` (``size``, ``iterations``, ``strength``, ``style_blend``, ``color``, ...), applied on top of
+    ``config``. The result has the content's kind: a PIL image for a path or PIL input (RGBA when the content had
+    alpha), a float32 (H, W, 3|4) array in [0, 1] for numpy input, a (1, 3|4, H, W) tensor for tensor input.
+    """
+    if method not in METHODS:
+        raise ConfigError(f"unknown method '{method}': choose one of {', '.join(METHODS)}")
+    full_config = GatysConfig.from_mapping(options, base=config or GatysConfig())
+    styles: list[ImageInput] = list(style) if isinstance(style, list | tuple) else [cast(ImageInput, style)]
+    inputs = load_inputs(content, styles, config=full_config, masks=masks, max_pixels=max_pixels)
+    result = run_transfer(inputs, full_config, progress=progress)
+    alpha = output_alpha(inputs.content, result.image)
+    if isinstance(content, torch.Tensor):
+        return result.image if alpha is None else torch.cat([result.image, alpha], dim=1)
+    if isinstance(content, np.ndarray):
+        stacked = result.image if alpha is None else torch.cat([result.image, alpha], dim=1)
+        return stacked[0].permute(1, 2, 0).numpy().astype(np.float32)
+    return to_pil(result.image, alpha)

@@ -1,0 +1,69 @@
+"""The ``painterly`` command line: parse → config → library call → message. Only this module prints."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+import click
+
+from . import __version__
+from .errors import PainterlyError
+
+INTERNAL_ERROR_EXIT = 70
+INTERRUPTED_EXIT = 130
+HELP_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 110}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI and return its exit code; errors become one line on stderr (a traceback only with --debug)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args
+    try:
+        result = cli.main(args=args, prog_name="painterly", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("painterly: interrupted", err=True)
+        return INTERRUPTED_EXIT
+    except click.ClickException as error:
+        error.show()
+        return error.exit_code
+    except click.exceptions.Exit as error:
+        return error.exit_code
+    except PainterlyError as error:
+        if debug:
+            raise
+        click.echo(f"painterly: error: {error}", err=True)
+        return error.exit_code
+    except KeyboardInterrupt:
+        click.echo("painterly: interrupted", err=True)
+        return INTERRUPTED_EXIT
+    except Exception as error:  # the last line of defence: one line, not a traceback
+        if debug:
+            raise
+        click.echo(
+            f"painterly: internal error: {type(error).__name__}: {error} (rerun with --debug for the traceback)",
+            err=True,
+        )
+        return INTERNAL_ERROR_EXIT
+    return result if isinstance(result, int) else 0
+
+
+@click.group(context_settings=HELP_SETTINGS)
+@click.version_option(__version__, prog_name="painterly")
+@click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
+def cli(debug: bool) -> None:
+    """painterly — neural style transfer: a photo and a painting in, the photo in the painting's style out."""
+
+
+def _register_commands() -> None:
+    from .commands.transfer import demo, transfer
+    from .commands.weights import weights
+
+    cli.add_command(transfer)
+    cli.add_command(demo)
+    cli.add_command(weights)
+
+
+_register_commands()
+
+__all__ = ["cli", "main"]

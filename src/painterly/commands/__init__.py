@@ -1,0 +1,1 @@
+"""Sub-commands of the ``painterly`` CLI, one module per command group."""

@@ -1,0 +1,160 @@
+"""Perceptual losses on encoder features: content (feature MSE), style (Gram MSE, optionally masked), total variation.
+
+Each loss is a module with ``set_target(...)`` (computed once, stored detached in fp32) and a ``forward`` that
+returns one weighted loss per layer, so callers can report which layer contributes what.
+
+>>> loss = ContentLoss({"relu4_2": 1.0})
+>>> loss.set_target({"relu4_2": torch.zeros(1, 2, 4, 4)})
+>>> float(loss({"relu4_2": torch.ones(1, 2, 4, 4)})["relu4_2"])
+1.0
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .errors import ConfigError
+from .ops import gram_matrix, resize_mask, total_variation
+
+Tensor = torch.Tensor
+Features = Mapping[str, Tensor]
+
+
+def upcast(tensor: Tensor) -> Tensor:
+    """Half-precision tensors (from an autocast encoder) to fp32 for loss arithmetic; fp32/fp64 stay as they are."""
+    return tensor.float() if tensor.dtype in (torch.float16, torch.bfloat16) else tensor
+
+
+def _check_layer_weights(layer_weights: Mapping[str, float], kind: str) -> dict[str, float]:
+    weights = {str(layer): float(weight) for layer, weight in layer_weights.items()}
+    if not weights:
+        raise ConfigError(f"{kind} loss needs at least one layer")
+    negative = [layer for layer, weight in weights.items() if not weight >= 0]
+    if negative:
+        raise ConfigError(f"{kind} layer weights must be >= 0 (got {negative[0]}={weights[negative[0]]})")
+    return weights
+
+
+class ContentLoss(nn.Module):
+    """Mean squared difference between features and the content's features, per layer."""
+
+    def __init__(self, layer_weights: Mapping[str, float]) -> None:
+        super().__init__()
+        self.layer_weights = _check_layer_weights(layer_weights, "content")
+        self.targets: dict[str, Tensor] = {}
+
+    def set_target(self, features: Features) -> None:
+        self.targets = {layer: upcast(features[layer].detach()) for layer in self.layer_weights}
+
+    def forward(self, features: Features) -> dict[str, Tensor]:
+        if not self.targets:
+            raise RuntimeError("ContentLoss.set_target must be called before the loss is evaluated")
+        return {
+            layer: weight * _mse(upcast(features[layer]), self.targets[layer])
+            for layer, weight in self.layer_weights.items()
+        }
+
+
+class StyleLoss(nn.Module):
+    """Mean squared difference of Gram matrices, per layer, against one or several style images.
+
+    Without masks, several styles are blended into one target Gram matrix per layer (weighted mean), which gives
+    the same gradient as a weighted sum of per-style losses. With masks (one per style, (1, 1, H, W) at the output's
+    size, values in [0, 1]) each style is compared with the Gram matrix of the output's features inside its mask only,
+    so each style shapes its own region.
+    """
+
+    def __init__(self, layer_weights: Mapping[str, float]) -> None:
+        super().__init__()
+        self.layer_weights = _check_layer_weights(layer_weights, "style")
+        self.targets: list[dict[str, Tensor]] = []
+        self.style_shares: list[float] = []
+        self.masks: list[Tensor] | None = None
+        self._mask_cache: dict[tuple[int, int, int], Tensor] = {}
+
+    def set_target(
+        self,
+        style_features: Sequence[Features],
+        *,
+        blend: Sequence[float] | None = None,
+        masks: Sequence[Tensor] | None = None,
+    ) -> None:
+        if not style_features:
+            raise ConfigError("at least one style image is needed")
+        shares = _normalised_blend(blend, len(style_features))
+        grams = [
+            {layer: upcast(gram_matrix(features[layer]).detach()) for layer in self.layer_weights}
+            for features in style_features
+        ]
+        self._mask_cache = {}
+        if masks is None:
+            blended = {}
+            for layer in self.layer_weights:
+                target = shares[0] * grams[0][layer]
+                for share, gram in zip(shares[1:], grams[1:], strict=True):
+                    target = target + share * gram[layer]
+                blended[layer] = target
+            self.targets, self.style_shares, self.masks = [blended], [1.0], None
+            return
+        if len(masks) != len(style_features):
+            raise ConfigError(f"got {len(masks)} mask(s) for {len(style_features)} style image(s): give one per style")
+        # Each masked style acts on its own region: its weight is used as given (1 by default), not shared out.
+        self.targets, self.style_shares = (
+            grams,
+            [1.0] * len(grams) if blend is None else [float(w) for w in blend],
+        )
+        self.masks = [upcast(mask.detach()) for mask in masks]
+
+    def _mask_at(self, index: int, size: tuple[int, int]) -> Tensor:
+        assert self.masks is not None
+        key = (index, *size)
+        if key not in self._mask_cache:
+            self._mask_cache[key] = resize_mask(self.masks[index], size)
+        return self._mask_cache[key]
+
+    def forward(self, features: Features) -> dict[str, Tensor]:
+        if not self.targets:
+            raise RuntimeError("StyleLoss.set_target must be called before the loss is evaluated")
+        losses: dict[str, Tensor] = {}
+        for layer, weight in self.layer_weights.items():
+            feature = features[layer]
+            if self.masks is None:
+                losses[layer] = weight * _mse(upcast(gram_matrix(feature)), self.targets[0][layer])
+                continue
+            size = (feature.shape[-2], feature.shape[-1])
+            total = upcast(feature.new_zeros(()))
+            for index, (share, targets) in enumerate(zip(self.style_shares, self.targets, strict=True)):
+                if share == 0.0:
+                    continue
+                gram = upcast(gram_matrix(feature, self._mask_at(index, size).to(feature.dtype)))
+                total = total + share * _mse(gram, targets[layer])
+            losses[layer] = weight * total
+        return losses
+
+
+class TotalVariationLoss(nn.Module):
+    """Smoothness prior on the image itself: mean squared difference of neighbouring pixels."""
+
+    def forward(self, image: Tensor) -> Tensor:
+        return total_variation(upcast(image))
+
+
+def _mse(value: Tensor, target: Tensor) -> Tensor:
+    return F.mse_loss(value, target.to(value.dtype))
+
+
+def _normalised_blend(blend: Sequence[float] | None, count: int) -> list[float]:
+    if blend is None:
+        return [1.0 / count] * count
+    if len(blend) != count:
+        raise ConfigError(f"got {len(blend)} style weight(s) for {count} style image(s)")
+    if any(not weight >= 0 for weight in blend):
+        raise ConfigError(f"style weights must be >= 0, got {list(blend)}")
+    total = float(sum(blend))
+    if total <= 0:
+        raise ConfigError("style weights must not all be zero")
+    return [float(weight) / total for weight in blend]

@@ -1,0 +1,351 @@
+"""Optimisation-based style transfer (Gatys, Ecker & Bethge 2015/16) with a coarse-to-fine pyramid.
+
+The output pixels are optimised so that the frozen encoder sees the content's features at the content layers and the
+style images' Gram matrices at the style layers, with a total-variation prior. Each pyramid level starts from the
+upsampled result of the previous one.
+
+>>> transfer = GatysTransfer(GatysConfig(size=64, iterations=(5,)), encoder=tiny_encoder)  # doctest: +SKIP
+>>> result = transfer.run(content, [style])  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import cast
+
+import torch
+import torch.nn.functional as F
+
+from ..config import GatysConfig
+from ..devices import autocast, resolve_device, resolve_precision
+from ..encoders.vgg import VGGEncoder, build_vgg
+from ..errors import ConfigError
+from ..image.color import ColorMode, finish_colors, prepare_content_colors, prepare_style_colors
+from ..image.io import resize_long_side, resize_to
+from ..losses import ContentLoss, StyleLoss, TotalVariationLoss
+from ..postprocess import apply_finish
+
+Tensor = torch.Tensor
+EARLY_STOP_WINDOW = 20
+LBFGS_HISTORY = 50
+MIN_STYLE_SIDE = 16
+
+
+@dataclass(frozen=True)
+class Progress:
+    """What a progress callback receives after every iteration."""
+
+    level: int
+    """Pyramid level, 0 = coarsest."""
+    levels: int
+    level_size: tuple[int, int]
+    """(height, width) of this level."""
+    step: int
+    """Iteration within the level, from 1."""
+    level_steps: int
+    total_step: int
+    total_steps: int
+    losses: dict[str, float]
+    """Weighted terms: ``total``, ``content``, ``style``, ``tv``."""
+    layer_losses: dict[str, float]
+    """Weighted loss of each layer: ``content/relu4_2``, ``style/relu1_1``, ..."""
+    elapsed: float
+    snapshot: Tensor = field(repr=False)
+    finisher: Callable[[Tensor], Tensor] = field(repr=False)
+
+    def image(self) -> Tensor:
+        """The current result, colour-finished as the final output would be, (1, 3, H, W) on the CPU."""
+        return self.finisher(self.snapshot).cpu()
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+@dataclass
+class GatysResult:
+    image: Tensor
+    """(1, 3, H, W) float32 in [0, 1], on the CPU."""
+    losses: dict[str, float]
+    layer_losses: dict[str, float]
+    history: list[dict[str, float]]
+    timings: dict[str, float]
+    level_sizes: list[tuple[int, int]]
+    iterations_run: list[int]
+    stopped_early: list[bool]
+    device: str
+    precision: str
+
+
+def output_size(content_size: tuple[int, int], long_side: int) -> tuple[int, int]:
+    """(height, width) with the content's aspect ratio and ``long_side`` as the longer side."""
+    height, width = content_size
+    scale = long_side / max(height, width)
+    return max(1, round(height * scale)), max(1, round(width * scale))
+
+
+class GatysTransfer:
+    """Runs the optimisation for one configuration; reusable for several images with the same options."""
+
+    def __init__(self, config: GatysConfig, *, encoder: VGGEncoder | None = None) -> None:
+        self.config = config
+        self.device = resolve_device(config.device)
+        self.dtype = resolve_precision(config.precision, self.device)
+        started = time.perf_counter()
+        layers = [*config.content_layers, *config.style_layers]
+        if encoder is None:
+            encoder = build_vgg(config.encoder, layers=layers, pooling="avg" if config.pooling == "avg" else "max")
+        missing = [layer for layer in layers if layer not in encoder.layers]
+        if missing:
+            raise ConfigError(f"the encoder does not compute layer(s) {', '.join(missing)}")
+        self.encoder = encoder.to(self.device).to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        self.content_loss = ContentLoss(config.content_layers)
+        self.style_loss = StyleLoss(config.style_layers)
+        self.tv_loss = TotalVariationLoss()
+        self.setup_seconds = time.perf_counter() - started
+
+    def _features(self, image: Tensor) -> dict[str, Tensor]:
+        with autocast(self.device, self.dtype):
+            features: dict[str, Tensor] = self.encoder(image.contiguous(memory_format=torch.channels_last))
+        return features
+
+    def run(
+        self,
+        content: Tensor,
+        styles: Sequence[Tensor],
+        *,
+        masks: Sequence[Tensor] | None = None,
+        init_image: Tensor | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> GatysResult:
+        """Stylise ``content`` (1, 3, H, W) with ``styles`` (each (1, 3, h, w)); see :class:`GatysConfig`."""
+        config = self.config
+        _check_inputs(content, styles, masks, init_image)
+        color = cast(ColorMode, config.color)
+        content = content.to(self.device, torch.float32)
+        net_content = prepare_content_colors(content, color)
+        net_styles = [prepare_style_colors(style.to(self.device, torch.float32), content, color) for style in styles]
+        sizes = [output_size((content.shape[-2], content.shape[-1]), side) for side in config.level_sizes()]
+        content_at_output = resize_to(content, sizes[-1])
+
+        def finisher(image: Tensor) -> Tensor:
+            same_size = image.shape[-2:] == content_at_output.shape[-2:]
+            reference = content_at_output if same_size else resize_to(content, (image.shape[-2], image.shape[-1]))
+            return finish_colors(image.clamp(0, 1), reference, color)
+
+        state = _RunState(
+            started=time.perf_counter(),
+            total_steps=sum(config.iterations),
+            finisher=finisher,
+            progress=progress,
+            levels=config.levels,
+        )
+        state.timings["encoder_setup"] = self.setup_seconds
+        generator = torch.Generator().manual_seed(config.seed)
+        image: Tensor | None = None
+        for level, (size, steps) in enumerate(zip(sizes, config.iterations, strict=True)):
+            level_started = time.perf_counter()
+            level_content = resize_to(net_content, size)
+            self._set_targets(level_content, net_styles, masks, size)
+            if image is None:
+                start = _initial_image(config, level_content, init_image, generator)
+            else:
+                start = F.interpolate(image, size=size, mode="bicubic", align_corners=False).clamp(0, 1)
+            state.timings[f"level{level}_targets"] = time.perf_counter() - level_started
+            image = self._optimise_level(start, level, steps, state)
+            state.timings[f"level{level}"] = time.perf_counter() - level_started
+
+        assert image is not None
+        result = apply_finish(finisher(image), config.finish)
+        state.timings["total"] = time.perf_counter() - state.started
+        return GatysResult(
+            image=result.detach().cpu(),
+            losses=state.last_losses,
+            layer_losses=state.last_layer_losses,
+            history=state.history,
+            timings=state.timings,
+            level_sizes=sizes,
+            iterations_run=state.iterations_run,
+            stopped_early=state.stopped_early,
+            device=str(self.device),
+            precision=str(self.dtype).removeprefix("torch."),
+        )
+
+    def _set_targets(
+        self, content: Tensor, styles: Sequence[Tensor], masks: Sequence[Tensor] | None, size: tuple[int, int]
+    ) -> None:
+        """Content features and style Gram matrices for one pyramid level, computed once."""
+        style_side = max(MIN_STYLE_SIDE, round(max(size) * self.config.style_scale))
+        with torch.no_grad():
+            self.content_loss.set_target(self._features(content))
+            style_features = [self._features(resize_long_side(style, style_side)) for style in styles]
+            level_masks = None
+            if masks is not None:
+                level_masks = [
+                    F.interpolate(
+                        mask.to(self.device, torch.float32), size=size, mode="bilinear", align_corners=False
+                    ).clamp(0, 1)
+                    for mask in masks
+                ]
+            self.style_loss.set_target(style_features, blend=self.config.style_blend, masks=level_masks)
+
+    def _optimise_level(self, start: Tensor, level: int, steps: int, state: _RunState) -> Tensor:
+        """Run up to ``steps`` iterations from ``start``; return the best image evaluated."""
+        config = self.config
+        weights = {"content": config.content_weight, "style": config.effective_style_weight, "tv": config.tv_weight}
+        size = (start.shape[-2], start.shape[-1])
+        pixels = start.detach().clone().contiguous().requires_grad_(True)
+        optimizer = _make_optimizer(config, pixels)
+        best_loss, best_image = math.inf, start.detach().clone()
+        level_losses: list[float] = []
+
+        def closure() -> float:
+            nonlocal best_loss, best_image
+            optimizer.zero_grad(set_to_none=True)
+            features = self._features(pixels)
+            content_terms = self.content_loss(features)
+            style_terms = self.style_loss(features)
+            terms = {
+                "content": torch.stack(list(content_terms.values())).sum(),
+                "style": torch.stack(list(style_terms.values())).sum(),
+                "tv": self.tv_loss(pixels),
+            }
+            total = sum((weights[name] * value for name, value in terms.items()), start=pixels.new_zeros(()))
+            total.backward()
+            if pixels.grad is not None and not pixels.grad.is_contiguous():
+                pixels.grad = pixels.grad.contiguous()  # channels-last flows back; L-BFGS needs a flat view
+            value = float(total.detach())
+            if value < best_loss:
+                best_loss, best_image = value, pixels.detach().clone()
+            level_losses.append(value)
+            losses = {"total": value, **{name: weights[name] * float(term.detach()) for name, term in terms.items()}}
+            layer_losses = {
+                **{f"content/{k}": weights["content"] * float(v.detach()) for k, v in content_terms.items()},
+                **{f"style/{k}": weights["style"] * float(v.detach()) for k, v in style_terms.items()},
+            }
+            state.record(level, size, len(level_losses), steps, losses, layer_losses, pixels)
+            return value
+
+        stopped = False
+        for _ in range(steps):
+            optimizer.step(closure)
+            if not math.isfinite(level_losses[-1]) or _converged(level_losses, config.tolerance):
+                stopped = True
+                break
+        state.iterations_run.append(len(level_losses))
+        state.stopped_early.append(stopped)
+        state.total_steps -= steps - len(level_losses)
+        # The last step moved the pixels without evaluating them; keep the best evaluated image.
+        return best_image if steps else start
+
+
+@dataclass
+class _RunState:
+    """Bookkeeping of one run shared by its levels: history, latest losses, progress reporting."""
+
+    started: float
+    total_steps: int
+    finisher: Callable[[Tensor], Tensor]
+    progress: ProgressCallback | None
+    levels: int
+    done_steps: int = 0
+    history: list[dict[str, float]] = field(default_factory=list)
+    last_losses: dict[str, float] = field(default_factory=dict)
+    last_layer_losses: dict[str, float] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+    iterations_run: list[int] = field(default_factory=list)
+    stopped_early: list[bool] = field(default_factory=list)
+
+    def record(
+        self,
+        level: int,
+        size: tuple[int, int],
+        step: int,
+        steps: int,
+        losses: dict[str, float],
+        layer_losses: dict[str, float],
+        pixels: Tensor,
+    ) -> None:
+        self.done_steps += 1
+        self.last_losses, self.last_layer_losses = losses, layer_losses
+        elapsed = time.perf_counter() - self.started
+        self.history.append({"level": float(level), "step": float(step), "elapsed": elapsed, **losses, **layer_losses})
+        if self.progress is not None:
+            self.progress(
+                Progress(
+                    level=level,
+                    levels=self.levels,
+                    level_size=size,
+                    step=step,
+                    level_steps=steps,
+                    total_step=self.done_steps,
+                    total_steps=self.total_steps,
+                    losses=dict(losses),
+                    layer_losses=dict(layer_losses),
+                    elapsed=elapsed,
+                    snapshot=pixels.detach().clone(),
+                    finisher=self.finisher,
+                )
+            )
+
+
+def _check_inputs(
+    content: Tensor, styles: Sequence[Tensor], masks: Sequence[Tensor] | None, init_image: Tensor | None
+) -> None:
+    if content.ndim != 4 or content.shape[:2] != (1, 3):
+        raise ConfigError(f"content must be a (1, 3, H, W) image tensor, got shape {tuple(content.shape)}")
+    if not styles:
+        raise ConfigError("at least one style image is needed")
+    for index, style in enumerate(styles):
+        if style.ndim != 4 or style.shape[:2] != (1, 3):
+            raise ConfigError(f"style {index + 1} must be a (1, 3, H, W) image tensor, got {tuple(style.shape)}")
+    if masks is not None:
+        if len(masks) != len(styles):
+            raise ConfigError(f"got {len(masks)} mask(s) for {len(styles)} style image(s): give one per style")
+        for index, mask in enumerate(masks):
+            if mask.ndim != 4 or mask.shape[:2] != (1, 1):
+                raise ConfigError(f"mask {index + 1} must be a (1, 1, H, W) tensor, got {tuple(mask.shape)}")
+    if init_image is not None and (init_image.ndim != 4 or init_image.shape[:2] != (1, 3)):
+        raise ConfigError(f"init image must be a (1, 3, H, W) tensor, got {tuple(init_image.shape)}")
+
+
+def _initial_image(
+    config: GatysConfig, content: Tensor, init_image: Tensor | None, generator: torch.Generator
+) -> Tensor:
+    size = (content.shape[-2], content.shape[-1])
+    if init_image is not None:
+        return resize_to(init_image.to(content.device, torch.float32), size)
+    if config.init == "content":
+        return content.clone()
+    noise = torch.rand(content.shape, generator=generator).to(content.device)
+    if config.init == "noise":
+        return noise
+    if config.init == "mix":
+        return (1.0 - config.init_noise) * content + config.init_noise * noise
+    raise ConfigError(f"init '{config.init}' is an image path: load it and pass it as init_image")
+
+
+def _make_optimizer(config: GatysConfig, pixels: Tensor) -> torch.optim.Optimizer:
+    if config.optimizer == "lbfgs":
+        # One iteration per step() keeps the history across calls and lets us report, stop and save each iteration.
+        return torch.optim.LBFGS(
+            [pixels],
+            lr=config.effective_learning_rate,
+            max_iter=1,
+            history_size=LBFGS_HISTORY,
+            tolerance_grad=0.0,
+            tolerance_change=0.0,
+        )
+    return torch.optim.Adam([pixels], lr=config.effective_learning_rate)
+
+
+def _converged(losses: list[float], tolerance: float) -> bool:
+    """True when the loss improved by less than ``tolerance`` per iteration (relative) over the last window."""
+    if tolerance <= 0 or len(losses) <= EARLY_STOP_WINDOW:
+        return False
+    before, now = losses[-1 - EARLY_STOP_WINDOW], losses[-1]
+    if now <= 0:
+        return True
+    return (before - now) / now < tolerance * EARLY_STOP_WINDOW

@@ -1,0 +1,66 @@
+"""Pure tensor functions shared by every method: Gram matrices, channel statistics, AdaIN, total variation.
+
+All take and return torch tensors, keep the batch dimension and never modify their inputs.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+Tensor = torch.Tensor
+
+
+def gram_matrix(features: Tensor, mask: Tensor | None = None) -> Tensor:
+    """Gram matrix of feature maps, normalised so that its scale does not depend on the image size.
+
+    ``features`` is (B, C, H, W); the result is (B, C, C) with ``G[b, i, j] = sum_p f_i(p) f_j(p) / (C * N)``
+    where N is the number of positions (H * W), or, with a ``mask`` of shape (B or 1, 1, H, W) in [0, 1], the
+    mask-weighted sum over positions divided by ``C * sum(mask)`` (the guided Gram matrix of Gatys et al. 2017).
+
+    >>> gram_matrix(torch.ones(1, 2, 3, 3))
+    tensor([[[0.5000, 0.5000],
+             [0.5000, 0.5000]]])
+    """
+    batch, channels, height, width = features.shape
+    flat = features.reshape(batch, channels, height * width)  # (B, C, N)
+    if mask is None:
+        return torch.bmm(flat, flat.transpose(1, 2)) / (channels * height * width)
+    weights = mask.reshape(mask.shape[0], 1, height * width).to(flat.dtype)  # (B|1, 1, N)
+    area = weights.sum(dim=2, keepdim=True).clamp_min(1e-8)  # (B|1, 1, 1)
+    weighted = flat * weights
+    return torch.bmm(weighted, flat.transpose(1, 2)) / (channels * area)
+
+
+def mean_std(features: Tensor, eps: float = 1e-5) -> tuple[Tensor, Tensor]:
+    """Per-channel mean and standard deviation over the spatial positions, each (B, C, 1, 1)."""
+    batch, channels = features.shape[:2]
+    flat = features.reshape(batch, channels, -1)
+    mean = flat.mean(dim=2)
+    std = (flat.var(dim=2, unbiased=False) + eps).sqrt()
+    return mean.reshape(batch, channels, 1, 1), std.reshape(batch, channels, 1, 1)
+
+
+def adain(content: Tensor, style: Tensor, eps: float = 1e-5) -> Tensor:
+    """Adaptive instance normalisation: content features re-scaled to the style's channel means and deviations."""
+    content_mean, content_std = mean_std(content, eps)
+    style_mean, style_std = mean_std(style, eps)
+    return (content - content_mean) / content_std * style_std + style_mean
+
+
+def total_variation(image: Tensor) -> Tensor:
+    """Mean squared difference between neighbouring pixels (horizontal and vertical), a scalar."""
+    dx = image[..., :, 1:] - image[..., :, :-1]
+    dy = image[..., 1:, :] - image[..., :-1, :]
+    return dx.pow(2).mean() + dy.pow(2).mean()
+
+
+def resize_mask(mask: Tensor, size: tuple[int, int]) -> Tensor:
+    """Area-resample a (B, 1, H, W) mask to (height, width), as used to bring masks to each layer's resolution."""
+    if tuple(mask.shape[-2:]) == size:
+        return mask
+    return (
+        F.interpolate(mask, size=size, mode="area")
+        if mask.shape[-2] >= size[0]
+        else F.interpolate(mask, size=size, mode="bilinear", align_corners=False)
+    )

