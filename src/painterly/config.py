@@ -62,6 +62,10 @@ class GatysConfig:
     content_weight: float = 1.0
     style_weight: float | None = None
     tv_weight: float = 1.0
+    tileable: bool = False
+    tile_size: int | None = None
+    """Evaluate the image in tiles of this many pixels; None = only when it does not fit in memory, 0 = never."""
+    """Make the output wrap seamlessly (left/right and top/bottom edges continue each other)."""
     style_blend: tuple[float, ...] | None = None
     """Weight of each style image (any scale, normalised); None = equal."""
     style_scale: float = 1.0
@@ -136,6 +140,11 @@ class GatysConfig:
         if self.learning_rate is not None:
             _require(self.learning_rate > 0, f"learning_rate must be > 0, got {self.learning_rate}")
         _require(0.0 <= self.tolerance < 1.0, f"tolerance must be within 0..1, got {self.tolerance}")
+        if self.tile_size is not None:
+            _require(
+                self.tile_size == 0 or (self.tile_size >= 32 and self.tile_size % 16 == 0),
+                f"tile_size must be 0 or a multiple of 16 from 32 up, got {self.tile_size}",
+            )
         _require(0.0 <= self.init_noise <= 1.0, f"init_noise must be within 0..1, got {self.init_noise}")
         _require(bool(self.init), "init must be content, noise, mix or an image path")
         if self.style_blend is not None:

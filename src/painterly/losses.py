@@ -83,13 +83,25 @@ class StyleLoss(nn.Module):
         blend: Sequence[float] | None = None,
         masks: Sequence[Tensor] | None = None,
     ) -> None:
-        if not style_features:
-            raise ConfigError("at least one style image is needed")
-        shares = _normalised_blend(blend, len(style_features))
+        """Targets from each style image's features (see :meth:`set_target_grams`)."""
         grams = [
-            {layer: upcast(gram_matrix(features[layer]).detach()) for layer in self.layer_weights}
+            {layer: gram_matrix(features[layer]).detach() for layer in self.layer_weights}
             for features in style_features
         ]
+        self.set_target_grams(grams, blend=blend, masks=masks)
+
+    def set_target_grams(
+        self,
+        style_grams: Sequence[Mapping[str, Tensor]],
+        *,
+        blend: Sequence[float] | None = None,
+        masks: Sequence[Tensor] | None = None,
+    ) -> None:
+        """Targets from each style image's Gram matrices (e.g. accumulated over tiles of a large style image)."""
+        if not style_grams:
+            raise ConfigError("at least one style image is needed")
+        shares = _normalised_blend(blend, len(style_grams))
+        grams = [{layer: upcast(grams[layer].detach()) for layer in self.layer_weights} for grams in style_grams]
         self._mask_cache = {}
         if masks is None:
             blended = {}
@@ -100,47 +112,67 @@ class StyleLoss(nn.Module):
                 blended[layer] = target
             self.targets, self.style_shares, self.masks = [blended], [1.0], None
             return
-        if len(masks) != len(style_features):
-            raise ConfigError(f"got {len(masks)} mask(s) for {len(style_features)} style image(s): give one per style")
+        if len(masks) != len(style_grams):
+            raise ConfigError(f"got {len(masks)} mask(s) for {len(style_grams)} style image(s): give one per style")
         # Each masked style acts on its own region: its weight is used as given (1 by default), not shared out.
-        self.targets, self.style_shares = (
-            grams,
-            [1.0] * len(grams) if blend is None else [float(w) for w in blend],
-        )
+        self.targets = grams
+        self.style_shares = [1.0] * len(grams) if blend is None else [float(w) for w in blend]
         self.masks = [upcast(mask.detach()) for mask in masks]
 
-    def _mask_at(self, index: int, size: tuple[int, int]) -> Tensor:
-        assert self.masks is not None
+    @property
+    def groups(self) -> int:
+        """How many Gram matrices each layer compares: one, or one per masked style."""
+        return 1 if self.masks is None else len(self.masks)
+
+    def mask_at(self, index: int, size: tuple[int, int]) -> Tensor | None:
+        """Mask of group ``index`` at a layer's (height, width), or None without masks."""
+        if self.masks is None:
+            return None
         key = (index, *size)
         if key not in self._mask_cache:
             self._mask_cache[key] = resize_mask(self.masks[index], size)
         return self._mask_cache[key]
 
-    def forward(self, features: Features) -> dict[str, Tensor]:
+    def grams_of(self, features: Features) -> dict[str, list[Tensor]]:
+        """The Gram matrices the loss compares: per layer, one per group."""
+        grams: dict[str, list[Tensor]] = {}
+        for layer in self.layer_weights:
+            feature = features[layer]
+            size = (feature.shape[-2], feature.shape[-1])
+            grams[layer] = []
+            for index in range(self.groups):
+                mask = self.mask_at(index, size)
+                grams[layer].append(gram_matrix(feature, None if mask is None else mask.to(feature.dtype)))
+        return grams
+
+    def loss_from_grams(self, grams: Mapping[str, Sequence[Tensor]]) -> dict[str, Tensor]:
+        """Weighted loss per layer from :meth:`grams_of`-shaped Gram matrices."""
         if not self.targets:
             raise RuntimeError("StyleLoss.set_target must be called before the loss is evaluated")
         losses: dict[str, Tensor] = {}
         for layer, weight in self.layer_weights.items():
-            feature = features[layer]
-            if self.masks is None:
-                losses[layer] = weight * _mse(upcast(gram_matrix(feature)), self.targets[0][layer])
-                continue
-            size = (feature.shape[-2], feature.shape[-1])
-            total = upcast(feature.new_zeros(()))
-            for index, (share, targets) in enumerate(zip(self.style_shares, self.targets, strict=True)):
+            total: Tensor | None = None
+            for share, targets, gram in zip(self.style_shares, self.targets, grams[layer], strict=True):
                 if share == 0.0:
                     continue
-                gram = upcast(gram_matrix(feature, self._mask_at(index, size).to(feature.dtype)))
-                total = total + share * _mse(gram, targets[layer])
-            losses[layer] = weight * total
+                term = share * _mse(upcast(gram), targets[layer])
+                total = term if total is None else total + term
+            losses[layer] = weight * (total if total is not None else upcast(grams[layer][0]).sum() * 0.0)
         return losses
+
+    def forward(self, features: Features) -> dict[str, Tensor]:
+        return self.loss_from_grams(self.grams_of(features))
 
 
 class TotalVariationLoss(nn.Module):
     """Smoothness prior on the image itself: mean squared difference of neighbouring pixels."""
 
+    def __init__(self, *, circular: bool = False) -> None:
+        super().__init__()
+        self.circular = circular
+
     def forward(self, image: Tensor) -> Tensor:
-        return total_variation(upcast(image))
+        return total_variation(upcast(image), circular=self.circular)
 
 
 def _mse(value: Tensor, target: Tensor) -> Tensor:

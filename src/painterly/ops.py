@@ -48,11 +48,29 @@ def adain(content: Tensor, style: Tensor, eps: float = 1e-5) -> Tensor:
     return (content - content_mean) / content_std * style_std + style_mean
 
 
-def total_variation(image: Tensor) -> Tensor:
-    """Mean squared difference between neighbouring pixels (horizontal and vertical), a scalar."""
-    dx = image[..., :, 1:] - image[..., :, :-1]
-    dy = image[..., 1:, :] - image[..., :-1, :]
+def total_variation(image: Tensor, *, circular: bool = False) -> Tensor:
+    """Mean squared difference between neighbouring pixels (horizontal and vertical), a scalar.
+
+    ``circular`` also compares the last column with the first and the last row with the first (a wrapping image).
+    """
+    if circular:
+        dx = image - torch.roll(image, shifts=1, dims=-1)
+        dy = image - torch.roll(image, shifts=1, dims=-2)
+    else:
+        dx = image[..., :, 1:] - image[..., :, :-1]
+        dy = image[..., 1:, :] - image[..., :-1, :]
     return dx.pow(2).mean() + dy.pow(2).mean()
+
+
+def upsample_circular(image: Tensor, size: tuple[int, int]) -> Tensor:
+    """Bicubic resize of a wrapping image: neighbours across the edges come from the opposite side."""
+    height, width = image.shape[-2:]
+    pad_h, pad_w = min(4, height), min(4, width)
+    padded = F.pad(image, (pad_w, pad_w, pad_h, pad_h), mode="circular")
+    scale_h, scale_w = size[0] / height, size[1] / width
+    big = F.interpolate(padded, scale_factor=(scale_h, scale_w), mode="bicubic", align_corners=False)
+    top, left = round(pad_h * scale_h), round(pad_w * scale_w)
+    return big[..., top : top + size[0], left : left + size[1]]
 
 
 def resize_mask(mask: Tensor, size: tuple[int, int]) -> Tensor:

@@ -52,6 +52,8 @@ CONFIG_OPTIONS = {
     "tolerance": "tolerance",
     "init": "init",
     "init_noise": "init_noise",
+    "tileable": "tileable",
+    "tile_size": "tile_size",
     "seed": "seed",
     "device": "device",
     "precision": "precision",
@@ -100,6 +102,16 @@ def gatys_options(function: Any) -> Any:
             help="A grey mask per style image (white = that style), in style order.",
         ),
         click.option("--init", help="Start image: content, noise, mix or an image file [content]."),
+        click.option(
+            "--tile-size",
+            type=click.IntRange(0),
+            help="Evaluate in tiles of N px (a multiple of 16); 0 = never; default: only when memory requires.",
+        ),
+        click.option(
+            "--tileable/--no-tileable",
+            default=None,
+            help="Make the output wrap seamlessly, for textures and games [no].",
+        ),
         click.option("--init-noise", type=click.FloatRange(0, 1), help="Noise share for --init mix [0.5]."),
         click.option("--optimizer", type=click.Choice(OPTIMIZERS), help="Optimiser [lbfgs]."),
         click.option("--lr", type=float, help="Step size [1.0 for lbfgs, 0.02 for adam]."),
@@ -401,7 +413,7 @@ def transfer(content: Path, styles: tuple[Path, ...], output: Path, **params: An
 
 
 DEMO_CONTENT = "astronaut"
-DEMO_STYLE = "hubble_deep_field"
+DEMO_STYLE = "immunohistochemistry"
 
 
 def demo_images() -> tuple[np.ndarray, np.ndarray]:

@@ -76,6 +76,15 @@ class VGGEncoder(nn.Module):
         self.requires_grad_(False)
         self.eval()
 
+    def set_padding_mode(self, mode: str) -> None:
+        """``"zeros"`` (the trained behaviour) or ``"circular"`` (the image wraps around: seamless textures)."""
+        if mode not in ("zeros", "circular"):
+            raise ConfigError(f"unknown padding mode '{mode}': choose zeros or circular")
+        padding: Literal["zeros", "circular"] = "zeros" if mode == "zeros" else "circular"
+        for module in self.body.modules():
+            if isinstance(module, nn.Conv2d):
+                module.padding_mode = padding
+
     def forward(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
         """``image`` (B, 3, H, W) in [0, 1] → features of every requested layer."""
         wanted = set(self.layers)

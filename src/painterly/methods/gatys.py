@@ -26,11 +26,21 @@ from ..errors import ConfigError
 from ..image.color import ColorMode, finish_colors, prepare_content_colors, prepare_style_colors
 from ..image.io import resize_long_side, resize_to
 from ..losses import ContentLoss, StyleLoss, TotalVariationLoss
+from ..ops import upsample_circular
 from ..postprocess import apply_finish
+from ..tiling import available_memory, choose_tile, encoder_pass_bytes
+from .evaluation import TiledEvaluator, WholeEvaluator
 
 Tensor = torch.Tensor
 EARLY_STOP_WINDOW = 20
 LBFGS_HISTORY = 50
+TILE_HALO = 96
+MEMORY_SHARE = 0.6
+"""Share of the available memory one encoder pass may use before the image is tiled."""
+TILE_MEMORY_CAP = 6 << 30
+"""Most memory one tile's encoder pass may use."""
+HISTORY_MEMORY_SHARE = 0.15
+"""Share of the available memory the L-BFGS history may use."""
 MIN_STYLE_SIDE = 16
 
 
@@ -75,6 +85,8 @@ class GatysResult:
     level_sizes: list[tuple[int, int]]
     iterations_run: list[int]
     stopped_early: list[bool]
+    tiles: list[int | None]
+    """Tile size used at each level, None where the whole image was evaluated in one pass."""
     device: str
     precision: str
 
@@ -101,9 +113,11 @@ class GatysTransfer:
         if missing:
             raise ConfigError(f"the encoder does not compute layer(s) {', '.join(missing)}")
         self.encoder = encoder.to(self.device).to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        self.tile_generator = torch.Generator().manual_seed(config.seed + 1)
         self.content_loss = ContentLoss(config.content_layers)
         self.style_loss = StyleLoss(config.style_layers)
-        self.tv_loss = TotalVariationLoss()
+        self.tv_loss = TotalVariationLoss(circular=config.tileable)
+        self.encoder.set_padding_mode("circular" if config.tileable else "zeros")
         self.setup_seconds = time.perf_counter() - started
 
     def _features(self, image: Tensor) -> dict[str, Tensor]:
@@ -148,13 +162,15 @@ class GatysTransfer:
         for level, (size, steps) in enumerate(zip(sizes, config.iterations, strict=True)):
             level_started = time.perf_counter()
             level_content = resize_to(net_content, size)
-            self._set_targets(level_content, net_styles, masks, size)
+            evaluator = self._evaluator(size)
+            state.tiles.append(evaluator.tile if isinstance(evaluator, TiledEvaluator) else None)
+            self._set_targets(evaluator, level_content, net_styles, masks, size)
             if image is None:
                 start = _initial_image(config, level_content, init_image, generator)
             else:
-                start = F.interpolate(image, size=size, mode="bicubic", align_corners=False).clamp(0, 1)
+                start = _upsample(image, size, circular=config.tileable)
             state.timings[f"level{level}_targets"] = time.perf_counter() - level_started
-            image = self._optimise_level(start, level, steps, state)
+            image = self._optimise_level(evaluator, start, level, steps, state)
             state.timings[f"level{level}"] = time.perf_counter() - level_started
 
         assert image is not None
@@ -169,63 +185,94 @@ class GatysTransfer:
             level_sizes=sizes,
             iterations_run=state.iterations_run,
             stopped_early=state.stopped_early,
+            tiles=state.tiles,
             device=str(self.device),
             precision=str(self.dtype).removeprefix("torch."),
         )
 
+    def _evaluator(self, size: tuple[int, int]) -> WholeEvaluator | TiledEvaluator:
+        """One pass over the whole image when it fits in memory, else tile by tile (see :mod:`.evaluation`)."""
+        config = self.config
+        weights = {"content": config.content_weight, "style": config.effective_style_weight, "tv": config.tv_weight}
+        losses = (self._features, self.content_loss, self.style_loss, self.tv_loss, weights)
+        tile = config.tile_size
+        if tile is None:
+            available = available_memory()
+            budget = int(MEMORY_SHARE * available) - _lbfgs_bytes(size, self._history_size(size))
+            if budget < encoder_pass_bytes(size[0] * size[1], half_precision=self.dtype != torch.float32):
+                budget = min(budget, TILE_MEMORY_CAP)  # once tiling, small tiles keep the peak well bounded
+            tile = choose_tile(*size, budget=budget, half_precision=self.dtype != torch.float32, halo=TILE_HALO)
+        if not tile or tile >= max(size):
+            return WholeEvaluator(*losses)
+        if config.tileable:
+            raise ConfigError(
+                f"--tileable needs the whole {size[1]}x{size[0]} image in one pass, which does not fit in memory; "
+                "use a smaller --size"
+            )
+        return TiledEvaluator(*losses, tile=tile, halo=TILE_HALO, generator=self.tile_generator)
+
+    def _history_size(self, size: tuple[int, int]) -> int:
+        """L-BFGS history length: the classic 50 pairs where memory allows, fewer for huge images."""
+        vector_bytes = 3 * size[0] * size[1] * 4
+        return max(5, min(LBFGS_HISTORY, int(HISTORY_MEMORY_SHARE * available_memory()) // (2 * vector_bytes)))
+
     def _set_targets(
-        self, content: Tensor, styles: Sequence[Tensor], masks: Sequence[Tensor] | None, size: tuple[int, int]
+        self,
+        evaluator: WholeEvaluator | TiledEvaluator,
+        content: Tensor,
+        styles: Sequence[Tensor],
+        masks: Sequence[Tensor] | None,
+        size: tuple[int, int],
     ) -> None:
         """Content features and style Gram matrices for one pyramid level, computed once."""
         style_side = max(MIN_STYLE_SIDE, round(max(size) * self.config.style_scale))
-        with torch.no_grad():
-            self.content_loss.set_target(self._features(content))
-            style_features = [self._features(resize_long_side(style, style_side)) for style in styles]
-            level_masks = None
-            if masks is not None:
-                level_masks = [
-                    F.interpolate(
-                        mask.to(self.device, torch.float32), size=size, mode="bilinear", align_corners=False
-                    ).clamp(0, 1)
-                    for mask in masks
-                ]
-            self.style_loss.set_target(style_features, blend=self.config.style_blend, masks=level_masks)
+        level_masks = None
+        if masks is not None:
+            level_masks = [
+                F.interpolate(
+                    mask.to(self.device, torch.float32), size=size, mode="bilinear", align_corners=False
+                ).clamp(0, 1)
+                for mask in masks
+            ]
+        evaluator.set_targets(
+            content,
+            [resize_long_side(style, style_side) for style in styles],
+            blend=self.config.style_blend,
+            masks=level_masks,
+        )
 
-    def _optimise_level(self, start: Tensor, level: int, steps: int, state: _RunState) -> Tensor:
+    def _optimise_level(
+        self, evaluator: WholeEvaluator | TiledEvaluator, start: Tensor, level: int, steps: int, state: _RunState
+    ) -> Tensor:
         """Run up to ``steps`` iterations from ``start``; return the best image evaluated."""
         config = self.config
-        weights = {"content": config.content_weight, "style": config.effective_style_weight, "tv": config.tv_weight}
         size = (start.shape[-2], start.shape[-1])
         pixels = start.detach().clone().contiguous().requires_grad_(True)
-        optimizer = _make_optimizer(config, pixels)
+        optimizer = _make_optimizer(config, pixels, history=self._history_size(size))
         best_loss, best_image = math.inf, start.detach().clone()
         level_losses: list[float] = []
 
         def closure() -> float:
             nonlocal best_loss, best_image
-            optimizer.zero_grad(set_to_none=True)
-            features = self._features(pixels)
-            content_terms = self.content_loss(features)
-            style_terms = self.style_loss(features)
-            terms = {
-                "content": torch.stack(list(content_terms.values())).sum(),
-                "style": torch.stack(list(style_terms.values())).sum(),
-                "tv": self.tv_loss(pixels),
-            }
-            total = sum((weights[name] * value for name, value in terms.items()), start=pixels.new_zeros(()))
-            total.backward()
-            if pixels.grad is not None and not pixels.grad.is_contiguous():
+            optimizer.zero_grad(set_to_none=False)
+            if pixels.grad is None:
+                pixels.grad = torch.zeros_like(pixels)
+            evaluation = evaluator(pixels)
+            if not pixels.grad.is_contiguous():
                 pixels.grad = pixels.grad.contiguous()  # channels-last flows back; L-BFGS needs a flat view
-            value = float(total.detach())
+            value = evaluation.total
             if value < best_loss:
                 best_loss, best_image = value, pixels.detach().clone()
             level_losses.append(value)
-            losses = {"total": value, **{name: weights[name] * float(term.detach()) for name, term in terms.items()}}
-            layer_losses = {
-                **{f"content/{k}": weights["content"] * float(v.detach()) for k, v in content_terms.items()},
-                **{f"style/{k}": weights["style"] * float(v.detach()) for k, v in style_terms.items()},
-            }
-            state.record(level, size, len(level_losses), steps, losses, layer_losses, pixels)
+            state.record(
+                level,
+                size,
+                len(level_losses),
+                steps,
+                {"total": value, **evaluation.terms},
+                evaluation.layer_terms,
+                pixels,
+            )
             return value
 
         stopped = False
@@ -257,6 +304,7 @@ class _RunState:
     timings: dict[str, float] = field(default_factory=dict)
     iterations_run: list[int] = field(default_factory=list)
     stopped_early: list[bool] = field(default_factory=list)
+    tiles: list[int | None] = field(default_factory=list)
 
     def record(
         self,
@@ -327,14 +375,24 @@ def _initial_image(
     raise ConfigError(f"init '{config.init}' is an image path: load it and pass it as init_image")
 
 
-def _make_optimizer(config: GatysConfig, pixels: Tensor) -> torch.optim.Optimizer:
+def _upsample(image: Tensor, size: tuple[int, int], *, circular: bool) -> Tensor:
+    if circular:
+        return upsample_circular(image, size).clamp(0, 1)
+    return F.interpolate(image, size=size, mode="bicubic", align_corners=False).clamp(0, 1)
+
+
+def _lbfgs_bytes(size: tuple[int, int], history: int) -> int:
+    return 2 * history * 3 * size[0] * size[1] * 4
+
+
+def _make_optimizer(config: GatysConfig, pixels: Tensor, *, history: int = LBFGS_HISTORY) -> torch.optim.Optimizer:
     if config.optimizer == "lbfgs":
         # One iteration per step() keeps the history across calls and lets us report, stop and save each iteration.
         return torch.optim.LBFGS(
             [pixels],
             lr=config.effective_learning_rate,
             max_iter=1,
-            history_size=LBFGS_HISTORY,
+            history_size=history,
             tolerance_grad=0.0,
             tolerance_change=0.0,
         )

@@ -1,0 +1,108 @@
+"""Tiles with overlap for images too large for one encoder pass, and memory estimates to decide when to tile.
+
+The encoder sees each tile with a halo of context around it; only the features of the tile's interior count, so
+interior features are close to those of one full pass and Gram matrices add up exactly over interiors:
+``G = sum_t F_t F_t^T / (C N)``. Tile borders sit on multiples of ``ALIGN`` (the deepest layer's stride) so interior
+crops fall on whole feature positions. Shifting the grid between iterations moves the borders, so no seams form.
+
+>>> [(t.y0, t.y1, t.x0, t.x1) for t in tile_grid(64, 96, tile=64, halo=16)]
+[(0, 64, 0, 64), (0, 64, 64, 96)]
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from dataclasses import dataclass
+
+ALIGN = 16
+# Bytes of memory per pixel of one encoder forward + backward (VGG16 to relu5_1), measured on this CPU by
+# benchmarks/memory_probe.py (bf16 1355-1360, fp32 2080-2150), with a margin for the loss graph.
+BYTES_PER_PIXEL_BF16 = 1600
+BYTES_PER_PIXEL_FP32 = 2500
+
+
+@dataclass(frozen=True)
+class Tile:
+    """A tile: its interior ``[y0:y1, x0:x1]`` and the padded region the encoder sees ``[py0:py1, px0:px1]``."""
+
+    y0: int
+    y1: int
+    x0: int
+    x1: int
+    py0: int
+    py1: int
+    px0: int
+    px1: int
+
+    def interior_in_padded(self, stride: int) -> tuple[slice, slice]:
+        """Where the interior lies inside the padded tile's features at a layer with this ``stride``."""
+        return (
+            slice((self.y0 - self.py0) // stride, -(-(self.y1 - self.py0) // stride)),
+            slice((self.x0 - self.px0) // stride, -(-(self.x1 - self.px0) // stride)),
+        )
+
+
+def _cuts(length: int, tile: int, offset: int) -> list[int]:
+    """Tile boundaries along one axis: 0, offset, offset + tile, ..., length (no empty or duplicate cuts)."""
+    cuts = [0]
+    position = offset % tile if offset % tile else tile
+    while position < length:
+        cuts.append(position)
+        position += tile
+    cuts.append(length)
+    return cuts
+
+
+def tile_grid(height: int, width: int, *, tile: int, halo: int, offset: tuple[int, int] = (0, 0)) -> list[Tile]:
+    """Cover an image with tiles of about ``tile`` pixels (multiples of ALIGN), each with ``halo`` of context.
+
+    ``offset`` shifts the grid (rounded to ALIGN); edge tiles are clipped to the image.
+    """
+    if tile < ALIGN or tile % ALIGN:
+        raise ValueError(f"tile must be a positive multiple of {ALIGN}, got {tile}")
+    halo = -(-halo // ALIGN) * ALIGN
+    offset_y, offset_x = (offset[0] // ALIGN) * ALIGN, (offset[1] // ALIGN) * ALIGN
+    tiles = []
+    rows, columns = _cuts(height, tile, offset_y), _cuts(width, tile, offset_x)
+    for y0, y1 in itertools.pairwise(rows):
+        for x0, x1 in itertools.pairwise(columns):
+            tiles.append(
+                Tile(
+                    y0, y1, x0, x1, max(0, y0 - halo), min(height, y1 + halo), max(0, x0 - halo), min(width, x1 + halo)
+                )
+            )
+    return tiles
+
+
+def available_memory() -> int:
+    """Bytes of memory the system says are available now (Linux MemAvailable), or a conservative 4 GiB guess."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return 4 << 30
+
+
+def encoder_pass_bytes(pixels: int, *, half_precision: bool) -> int:
+    """Estimated peak bytes of one encoder forward + backward over ``pixels`` pixels."""
+    return pixels * (BYTES_PER_PIXEL_BF16 if half_precision else BYTES_PER_PIXEL_FP32)
+
+
+def choose_tile(height: int, width: int, *, budget: int, half_precision: bool, halo: int) -> int | None:
+    """None when the whole image fits in ``budget`` bytes; else the largest tile (multiple of ALIGN) that fits."""
+    if encoder_pass_bytes(height * width, half_precision=half_precision) <= budget:
+        return None
+    tile = max(height, width)
+    while tile > 2 * ALIGN:
+        tile = max(2 * ALIGN, (tile // 2 // ALIGN) * ALIGN)
+        padded = (min(height, tile + 2 * halo)) * (min(width, tile + 2 * halo))
+        if encoder_pass_bytes(padded, half_precision=half_precision) <= budget:
+            return tile
+    return 2 * ALIGN
