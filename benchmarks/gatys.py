@@ -6,7 +6,9 @@ Variants, each in its own process so that its peak RSS is its own:
 - ``baseline fp32``: benchmarks/baseline_gatys.py, the textbook loop (fp32, single scale, L-BFGS, from the content);
 - ``painterly defaults``: GatysConfig(size=S) as users get it (coarse-to-fine, bf16 where supported, early stop);
 - ``single bf16`` / ``single fp32``: painterly at full size only, fixed iteration count, no early stop: the
-  per-iteration speed, and bf16 against fp32 at equal iterations (loss, mean absolute pixel difference, LPIPS).
+  per-iteration speed, and bf16 against fp32 at equal iterations (loss, mean absolute pixel difference, LPIPS);
+- ``schedule:A/B/C``: painterly's defaults with another pyramid schedule (iterations per level, coarse to fine),
+  for choosing the default by measurement.
 Every final image is scored by one fp32 evaluator at the output size with the default layers and weights.
 Also measured in the same run: the achieved GFLOP/s of the encoder passes next to bf16 and fp32 matmul peaks.
 Pair: tubingen + starry_night from ../shared/data when present, else scikit-image's astronaut + its
@@ -124,7 +126,9 @@ def run_variant(variant: str, size: int, iterations: int, baseline_iterations: i
         done, precision = baseline_iterations, "fp32"
         gflop = done * encoder_gflop(*content.shape[-2:])
     else:
-        if variant != "painterly defaults":
+        if variant.startswith("schedule:"):
+            config = config.replace(iterations=tuple(int(n) for n in variant.removeprefix("schedule:").split("/")))
+        elif variant != "painterly defaults":
             precision_name = "bf16" if variant == "single bf16" else "fp32"
             config = config.replace(iterations=(iterations,), tolerance=0.0, precision=precision_name)
         transfer = GatysTransfer(config)

@@ -61,3 +61,11 @@ def test_normalisation_belongs_to_the_encoder() -> None:
     image = torch.rand(1, 3, 8, 8)
     normalised = (image - encoder.mean) / encoder.std
     torch.testing.assert_close(encoder(image)["conv1_1"], conv(normalised))
+
+
+def test_requested_conv_outputs_are_not_overwritten_by_inplace_relu() -> None:
+    encoder = build_vgg("vgg16", layers=["conv1_1", "relu1_1", "relu2_1"], weights=None)
+    features = encoder(torch.rand(1, 3, 16, 16))
+    assert float(features["conv1_1"].min()) < 0  # a pre-activation, negatives intact
+    torch.testing.assert_close(features["relu1_1"], features["conv1_1"].clamp_min(0))
+    assert encoder.body.relu2_1.inplace and not encoder.body.relu1_1.inplace

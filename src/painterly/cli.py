@@ -19,13 +19,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI and return its exit code; errors become one line on stderr (a traceback only with --debug)."""
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
+    args = [arg for arg in args if arg != "--debug"]  # accepted anywhere on the line
     try:
         result = cli.main(args=args, prog_name="painterly", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("painterly: interrupted", err=True)
         return INTERRUPTED_EXIT
+    except click.UsageError as error:
+        hint = f" (see `{error.ctx.command_path} --help`)" if error.ctx is not None else ""
+        click.echo(f"painterly: error: {error.format_message()}{hint}", err=True)
+        return error.exit_code
     except click.ClickException as error:
-        error.show()
+        click.echo(f"painterly: error: {error.format_message()}", err=True)
         return error.exit_code
     except click.exceptions.Exit as error:
         return error.exit_code
@@ -50,7 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 @click.group(context_settings=HELP_SETTINGS)
 @click.version_option(__version__, prog_name="painterly")
-@click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
+@click.option("--debug", is_flag=True, help="Show full tracebacks on errors (accepted anywhere on the line).")
 def cli(debug: bool) -> None:
     """painterly — neural style transfer: a photo and a painting in, the photo in the painting's style out."""
 

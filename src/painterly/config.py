@@ -36,6 +36,8 @@ INIT_KINDS = ("content", "noise", "mix")
 POOLINGS = ("max", "avg")
 ENCODERS = ("vgg16", "vgg19")
 MIN_LEVEL_SIZE = 32
+MIN_SIZE = 32
+MAX_SEED = 2**63 - 1
 
 
 def style_weight_for_strength(strength: float) -> float:
@@ -63,9 +65,9 @@ class GatysConfig:
     style_weight: float | None = None
     tv_weight: float = 1.0
     tileable: bool = False
+    """Make the output wrap seamlessly (left/right and top/bottom edges continue each other)."""
     tile_size: int | None = None
     """Evaluate the image in tiles of this many pixels; None = only when it does not fit in memory, 0 = never."""
-    """Make the output wrap seamlessly (left/right and top/bottom edges continue each other)."""
     style_blend: tuple[float, ...] | None = None
     """Weight of each style image (any scale, normalised); None = equal."""
     style_scale: float = 1.0
@@ -106,15 +108,21 @@ class GatysConfig:
     def level_sizes(self) -> list[int]:
         """Long side of each pyramid level, coarse to fine; the last is ``size``."""
         return [
-            max(MIN_LEVEL_SIZE, round(self.size / self.level_ratio ** (self.levels - 1 - index)))
+            min(self.size, max(MIN_LEVEL_SIZE, round(self.size / self.level_ratio ** (self.levels - 1 - index))))
             for index in range(self.levels)
         ]
 
     def validate(self) -> None:
         _require(
-            isinstance(self.size, int) and 16 <= self.size <= 65536,
-            f"size must be 16..65536 pixels, got {self.size}",
+            isinstance(self.size, int) and MIN_SIZE <= self.size <= 65536,
+            f"size must be {MIN_SIZE}..65536 pixels, got {self.size}",
         )
+        for name in ("encoder", "pooling", "optimizer", "color", "device", "precision", "init"):
+            _require(isinstance(getattr(self, name), str), f"{name} must be a string, got {getattr(self, name)!r}")
+        _require(
+            isinstance(self.finish, FinishOptions), "finish must be a table of denoise/sharpen/contrast/saturation"
+        )
+        _require(isinstance(self.seed, int) and 0 <= self.seed <= MAX_SEED, f"seed must be 0..2^63-1, got {self.seed}")
         _require(len(self.iterations) >= 1, "iterations needs at least one level")
         _require(
             all(isinstance(n, int) and n >= 0 for n in self.iterations),
@@ -177,10 +185,15 @@ class GatysConfig:
             key = raw_key.replace("-", "_")
             if key not in known:
                 raise ConfigError(f"unknown option '{raw_key}'; known options: {', '.join(sorted(known))}")
-            changes[key] = _coerce(key, value)
+            try:
+                changes[key] = _coerce(key, value)
+            except ConfigError:
+                raise
+            except (TypeError, ValueError) as error:
+                raise ConfigError(f"invalid value for {raw_key}: {value!r}") from error
         try:
             return dataclasses.replace(base or cls(), **changes)
-        except TypeError as error:
+        except (TypeError, ValueError, AttributeError) as error:
             raise ConfigError(f"invalid option value: {error}") from error
 
     @classmethod

@@ -133,6 +133,11 @@ class StyleLoss(nn.Module):
             self._mask_cache[key] = resize_mask(self.masks[index], size)
         return self._mask_cache[key]
 
+    @staticmethod
+    def grams_of_unmasked(feature: Tensor) -> Tensor:
+        """The Gram matrix of one style image's features at one layer, as targets are built from."""
+        return gram_matrix(feature).detach()
+
     def grams_of(self, features: Features) -> dict[str, list[Tensor]]:
         """The Gram matrices the loss compares: per layer, one per group."""
         grams: dict[str, list[Tensor]] = {}

@@ -1,9 +1,9 @@
 """Tiles with overlap for images too large for one encoder pass, and memory estimates to decide when to tile.
 
-The encoder sees each tile with a halo of context around it; only the features of the tile's interior count, so
-interior features are close to those of one full pass and Gram matrices add up exactly over interiors:
-``G = sum_t F_t F_t^T / (C N)``. Tile borders sit on multiples of ``ALIGN`` (the deepest layer's stride) so interior
-crops fall on whole feature positions. Shifting the grid between iterations moves the borders, so no seams form.
+The encoder sees each tile with a halo of context around it; only the features of the tile's interior count. With a
+halo wider than the receptive-field radius and tile borders on multiples of ``ALIGN`` (the deepest layer's stride),
+interior features equal those of one full pass, and Gram matrices add up exactly over interiors:
+``G = sum_t F_t F_t^T / (C N)``.
 
 >>> [(t.y0, t.y1, t.x0, t.x1) for t in tile_grid(64, 96, tile=64, halo=16)]
 [(0, 64, 0, 64), (0, 64, 64, 96)]
@@ -12,6 +12,7 @@ crops fall on whole feature positions. Shifting the grid between iterations move
 from __future__ import annotations
 
 import itertools
+import math
 import os
 from dataclasses import dataclass
 
@@ -96,13 +97,14 @@ def encoder_pass_bytes(pixels: int, *, half_precision: bool) -> int:
 
 
 def choose_tile(height: int, width: int, *, budget: int, half_precision: bool, halo: int) -> int | None:
-    """None when the whole image fits in ``budget`` bytes; else the largest tile (multiple of ALIGN) that fits."""
+    """None when the whole image fits in ``budget`` bytes; else the largest tile (a multiple of ALIGN) that fits,
+    found by splitting the long side into 2, 3, 4, ... equal parts (so no thin leftover tiles)."""
     if encoder_pass_bytes(height * width, half_precision=half_precision) <= budget:
         return None
-    tile = max(height, width)
-    while tile > 2 * ALIGN:
-        tile = max(2 * ALIGN, (tile // 2 // ALIGN) * ALIGN)
-        padded = (min(height, tile + 2 * halo)) * (min(width, tile + 2 * halo))
+    long_side = max(height, width)
+    for parts in range(2, long_side // ALIGN + 1):
+        tile = math.ceil(math.ceil(long_side / parts) / ALIGN) * ALIGN
+        padded = min(height, tile + 2 * halo) * min(width, tile + 2 * halo)
         if encoder_pass_bytes(padded, half_precision=half_precision) <= budget:
             return tile
-    return 2 * ALIGN
+    return 4 * ALIGN

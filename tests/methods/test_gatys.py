@@ -129,6 +129,7 @@ def test_init_image_is_used(tiny_encoder_factory: Callable[..., VGGEncoder]) -> 
 
 def test_early_stop_on_flat_loss() -> None:
     assert not _converged([100.0 - i for i in range(30)], 1e-3)
+    assert not _converged([1000.0 - 10 * i for i in range(40)] + [900.0], 1e-4)  # a spike is not convergence
     assert _converged([1.0] * 30, 1e-4)
     assert not _converged([1.0] * 30, 0.0)
 
@@ -167,3 +168,21 @@ def test_tileable_output_wraps(tiny_encoder_factory: Callable[..., VGGEncoder]) 
     options = {"size": 48, "iterations": (40,), "init": "noise", "content_weight": 0.0, "style_weight": 1e4}
     tiled, _, _ = run(tiny_encoder_factory, gradient_image(48, 48), [stripes], tileable=True, **options)
     assert edge_ratio(tiled) < 1.5  # across the wrap the image continues like anywhere inside
+
+
+def test_too_thin_images_are_refused_and_thin_styles_enlarged(tiny_encoder_factory: Callable[..., VGGEncoder]) -> None:
+    transfer = GatysTransfer(GatysConfig(size=64, iterations=(2,), device="cpu"), encoder=tiny_encoder_factory(LAYERS))
+    with pytest.raises(ConfigError, match="needs at least 16 px on the short side"):
+        transfer.run(torch.rand(1, 3, 20, 200), [red_style()])
+    result = transfer.run(gradient_image(48, 64), [torch.rand(1, 3, 8, 200)])  # a 64 px style would be 2 px high
+    assert result.image.shape == (1, 3, 48, 64)
+
+
+def test_reported_losses_belong_to_the_returned_image(tiny_encoder_factory: Callable[..., VGGEncoder]) -> None:
+    config = GatysConfig(size=48, iterations=(12,), device="cpu", precision="fp32", tolerance=0.0, init="noise")
+    seen: list[Progress] = []
+    result = GatysTransfer(config, encoder=tiny_encoder_factory(LAYERS)).run(
+        gradient_image(48, 48), [red_style()], progress=seen.append
+    )
+    assert result.losses["total"] == min(p.losses["total"] for p in seen)
+    assert not result.diverged

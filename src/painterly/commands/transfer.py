@@ -16,7 +16,7 @@ import numpy as np
 from PIL import Image
 
 from ..api import TransferInputs, load_inputs, output_alpha, run_transfer
-from ..config import ENCODERS, OPTIMIZERS, POOLINGS, GatysConfig
+from ..config import ENCODERS, INIT_KINDS, MIN_SIZE, OPTIMIZERS, POOLINGS, GatysConfig
 from ..devices import DEVICE_NAMES, PRECISION_NAMES
 from ..errors import ConfigError, OutputError
 from ..history import plot_history, save_history_json
@@ -26,7 +26,6 @@ from ..methods.gatys import GatysResult, Progress
 from ..postprocess import FinishOptions
 from ..record import build_run_record, record_path_for, write_run_record
 
-INTERRUPTED_EXIT = 130
 ANIMATION_LONG_SIDE = 384
 ANIMATION_FRAMES = 60
 DEFAULTS = GatysConfig()
@@ -67,7 +66,9 @@ def _layers_text(layers: dict[str, float] | Any) -> str:
 def gatys_options(function: Any) -> Any:
     """The options shared by ``transfer`` and ``demo``, each mapping to a :class:`GatysConfig` field."""
     options = [
-        click.option("--size", type=click.IntRange(16, 65536), help=f"Output long side in pixels [{DEFAULTS.size}]."),
+        click.option(
+            "--size", type=click.IntRange(MIN_SIZE, 65536), help=f"Output long side in pixels [{DEFAULTS.size}]."
+        ),
         click.option(
             "--iterations",
             help="Iterations per pyramid level, coarse to fine, e.g. 300,200; one number "
@@ -299,7 +300,7 @@ def execute(
         watcher.close()
         if watcher.latest is None:
             click.echo("painterly: interrupted before the first iteration; nothing written", err=True)
-            return INTERRUPTED_EXIT
+            return 130  # the shell convention for an interrupted command
         image = watcher.latest.image()
         save_image(image, output, alpha=output_alpha(inputs.content, image), bit_depth=bit_depth)
         if not params["no_record"]:
@@ -320,7 +321,7 @@ def execute(
             f"painterly: interrupted; kept the image of iteration {watcher.latest.total_step} in {output}",
             err=True,
         )
-        return INTERRUPTED_EXIT
+        return 130  # the shell convention for an interrupted command
     finally:
         watcher.close()
     assert result is not None
@@ -352,6 +353,12 @@ def execute(
     if params.get("animate"):
         watcher.frames.append(_frame(result.image))
         _write_animation(watcher.frames, params["animate"])
+    if result.diverged:
+        click.echo(
+            "painterly: warning: the loss became non-finite; kept the best image before that "
+            "(try a smaller --lr or --optimizer adam)",
+            err=True,
+        )
     height, width = result.image.shape[-2:]
     click.echo(
         f"wrote {output} ({width}x{height}) in {seconds:.1f} s "
@@ -371,6 +378,14 @@ def _weights_sha(config: GatysConfig) -> dict[str, str]:
 
 def _check_outputs(output: Path, params: dict[str, Any], inputs: Sequence[Path]) -> Path:
     output = check_output_path(output, inputs=inputs, overwrite=params["overwrite"])
+    if params["bit_depth"] == "16" and output.suffix.lower() not in (".png", ".tif", ".tiff"):
+        raise OutputError(f"--bit-depth 16 needs a .png, .tif or .tiff output, not {output.name}")
+    if params.get("save_every") and not params["overwrite"]:
+        existing = sorted(output.parent.glob(f"{output.stem}.step*{output.suffix}"))
+        if existing:
+            raise OutputError(
+                f"cannot write {existing[0]}: intermediate images exist; pass --overwrite to replace them"
+            )
     if params.get("animate"):
         params["animate"] = check_output_path(
             params["animate"], inputs=[*inputs, output], overwrite=params["overwrite"], suffixes=(".gif",)
@@ -400,7 +415,7 @@ def transfer(content: Path, styles: tuple[Path, ...], output: Path, **params: An
     """
     config = build_config(params)
     masks = list(params["masks"])
-    init_path = [Path(config.init)] if config.init not in ("content", "noise", "mix") else []
+    init_path = [Path(config.init)] if config.init not in INIT_KINDS else []
     output = _check_outputs(output, params, [content, *styles, *masks, *init_path])
     inputs = load_inputs(content, list(styles), config=config, masks=masks or None, max_pixels=params["max_pixels"])
     input_paths = [

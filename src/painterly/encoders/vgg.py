@@ -69,7 +69,8 @@ class VGGEncoder(nn.Module):
                 self.body.add_module(name, nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1))
                 in_channels = out_channels
             elif name.startswith("relu"):
-                self.body.add_module(name, nn.ReLU(inplace=False))
+                # In place unless the conv output it would overwrite is itself requested: saves memory and time.
+                self.body.add_module(name, nn.ReLU(inplace=name.replace("relu", "conv") not in self.layers))
             else:
                 pool = nn.MaxPool2d(2, 2) if pooling == "max" else nn.AvgPool2d(2, 2)
                 self.body.add_module(name, pool)

@@ -28,8 +28,8 @@ from ..image.io import resize_long_side, resize_to
 from ..losses import ContentLoss, StyleLoss, TotalVariationLoss
 from ..ops import upsample_circular
 from ..postprocess import apply_finish
-from ..tiling import available_memory, choose_tile, encoder_pass_bytes
-from .evaluation import TiledEvaluator, WholeEvaluator
+from ..tiling import ALIGN, available_memory, choose_tile, encoder_pass_bytes
+from .evaluation import TiledEvaluator, WholeEvaluator, layer_stride
 
 Tensor = torch.Tensor
 EARLY_STOP_WINDOW = 20
@@ -41,7 +41,8 @@ TILE_MEMORY_CAP = 6 << 30
 """Most memory one tile's encoder pass may use."""
 HISTORY_MEMORY_SHARE = 0.15
 """Share of the available memory the L-BFGS history may use."""
-MIN_STYLE_SIDE = 16
+MIN_SIDE = 16
+"""Shortest image side the encoder accepts (four 2x2 poolings before relu5_1)."""
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,8 @@ class Progress:
     finisher: Callable[[Tensor], Tensor] = field(repr=False)
 
     def image(self) -> Tensor:
-        """The current result, colour-finished as the final output would be, (1, 3, H, W) on the CPU."""
+        """The best image of the level so far as the final output would be (output size, colours, finishing),
+        (1, 3, H, W) on the CPU."""
         return self.finisher(self.snapshot).cpu()
 
 
@@ -79,12 +81,15 @@ class GatysResult:
     image: Tensor
     """(1, 3, H, W) float32 in [0, 1], on the CPU."""
     losses: dict[str, float]
+    """Weighted terms of the returned image (the best evaluation of the last level)."""
     layer_losses: dict[str, float]
     history: list[dict[str, float]]
     timings: dict[str, float]
     level_sizes: list[tuple[int, int]]
     iterations_run: list[int]
     stopped_early: list[bool]
+    diverged: bool
+    """True when a level stopped on a non-finite loss (the best image before it is kept)."""
     tiles: list[int | None]
     """Tile size used at each level, None where the whole image was evaluated in one pass."""
     device: str
@@ -113,7 +118,6 @@ class GatysTransfer:
         if missing:
             raise ConfigError(f"the encoder does not compute layer(s) {', '.join(missing)}")
         self.encoder = encoder.to(self.device).to(memory_format=torch.channels_last)  # type: ignore[call-overload]
-        self.tile_generator = torch.Generator().manual_seed(config.seed + 1)
         self.content_loss = ContentLoss(config.content_layers)
         self.style_loss = StyleLoss(config.style_layers)
         self.tv_loss = TotalVariationLoss(circular=config.tileable)
@@ -142,12 +146,20 @@ class GatysTransfer:
         net_content = prepare_content_colors(content, color)
         net_styles = [prepare_style_colors(style.to(self.device, torch.float32), content, color) for style in styles]
         sizes = [output_size((content.shape[-2], content.shape[-1]), side) for side in config.level_sizes()]
+        for size in sizes:
+            if min(size) < MIN_SIDE:
+                raise ConfigError(
+                    f"a pyramid level would be {size[1]}x{size[0]} px; the encoder needs at least {MIN_SIDE} px "
+                    "on the short side: use a larger --size or fewer --iterations levels"
+                )
+        tiles = [self._tile_for(size) for size in sizes]  # decided up front, so bad combinations fail at once
         content_at_output = resize_to(content, sizes[-1])
 
         def finisher(image: Tensor) -> Tensor:
-            same_size = image.shape[-2:] == content_at_output.shape[-2:]
-            reference = content_at_output if same_size else resize_to(content, (image.shape[-2], image.shape[-1]))
-            return finish_colors(image.clamp(0, 1), reference, color)
+            """What the user would get from this image: output size, colours, finishing filters."""
+            if image.shape[-2:] != content_at_output.shape[-2:]:
+                image = _upsample(image, sizes[-1], circular=config.tileable)
+            return apply_finish(finish_colors(image.clamp(0, 1), content_at_output, color), config.finish)
 
         state = _RunState(
             started=time.perf_counter(),
@@ -159,11 +171,11 @@ class GatysTransfer:
         state.timings["encoder_setup"] = self.setup_seconds
         generator = torch.Generator().manual_seed(config.seed)
         image: Tensor | None = None
-        for level, (size, steps) in enumerate(zip(sizes, config.iterations, strict=True)):
+        for level, (size, steps, tile) in enumerate(zip(sizes, config.iterations, tiles, strict=True)):
             level_started = time.perf_counter()
             level_content = resize_to(net_content, size)
-            evaluator = self._evaluator(size)
-            state.tiles.append(evaluator.tile if isinstance(evaluator, TiledEvaluator) else None)
+            evaluator = self._evaluator(tile)
+            state.tiles.append(tile)
             self._set_targets(evaluator, level_content, net_styles, masks, size)
             if image is None:
                 start = _initial_image(config, level_content, init_image, generator)
@@ -174,47 +186,65 @@ class GatysTransfer:
             state.timings[f"level{level}"] = time.perf_counter() - level_started
 
         assert image is not None
-        result = apply_finish(finisher(image), config.finish)
+        result = finisher(image)
         state.timings["total"] = time.perf_counter() - state.started
         return GatysResult(
             image=result.detach().cpu(),
-            losses=state.last_losses,
-            layer_losses=state.last_layer_losses,
+            losses=state.best_losses,
+            layer_losses=state.best_layer_losses,
             history=state.history,
             timings=state.timings,
             level_sizes=sizes,
             iterations_run=state.iterations_run,
             stopped_early=state.stopped_early,
+            diverged=state.diverged,
             tiles=state.tiles,
             device=str(self.device),
             precision=str(self.dtype).removeprefix("torch."),
         )
 
-    def _evaluator(self, size: tuple[int, int]) -> WholeEvaluator | TiledEvaluator:
-        """One pass over the whole image when it fits in memory, else tile by tile (see :mod:`.evaluation`)."""
+    def _tile_for(self, size: tuple[int, int]) -> int | None:
+        """Tile size for a level: None = one pass over the whole image (it fits in memory or tiling is off)."""
         config = self.config
-        weights = {"content": config.content_weight, "style": config.effective_style_weight, "tv": config.tv_weight}
-        losses = (self._features, self.content_loss, self.style_loss, self.tv_loss, weights)
         tile = config.tile_size
         if tile is None:
             available = available_memory()
-            budget = int(MEMORY_SHARE * available) - _lbfgs_bytes(size, self._history_size(size))
-            if budget < encoder_pass_bytes(size[0] * size[1], half_precision=self.dtype != torch.float32):
-                budget = min(budget, TILE_MEMORY_CAP)  # once tiling, small tiles keep the peak well bounded
-            tile = choose_tile(*size, budget=budget, half_precision=self.dtype != torch.float32, halo=TILE_HALO)
+            half = self.dtype != torch.float32
+            budget = int(MEMORY_SHARE * available) - _lbfgs_bytes(size, self._history_size(size, available))
+            if budget < encoder_pass_bytes(size[0] * size[1], half_precision=half):
+                budget = min(budget, TILE_MEMORY_CAP)  # once tiling, moderate tiles keep the peak well bounded
+            tile = choose_tile(*size, budget=budget, half_precision=half, halo=TILE_HALO)
         if not tile or tile >= max(size):
-            return WholeEvaluator(*losses)
+            return None
         if config.tileable:
             raise ConfigError(
                 f"--tileable needs the whole {size[1]}x{size[0]} image in one pass, which does not fit in memory; "
                 "use a smaller --size"
             )
-        return TiledEvaluator(*losses, tile=tile, halo=TILE_HALO, generator=self.tile_generator)
+        deep = [layer for layer in [*config.content_layers, *config.style_layers] if layer_stride(layer) > ALIGN]
+        if deep:
+            raise ConfigError(f"layer(s) {', '.join(deep)} are too deep for tiled evaluation; use relu/conv layers")
+        return tile
 
-    def _history_size(self, size: tuple[int, int]) -> int:
+    def _evaluator(self, tile: int | None) -> WholeEvaluator | TiledEvaluator:
+        """One pass over the whole image, or tile by tile (see :mod:`.evaluation`)."""
+        config = self.config
+        weights = {"content": config.content_weight, "style": config.effective_style_weight, "tv": config.tv_weight}
+        parts = (self._features, self.content_loss, self.style_loss, self.tv_loss, weights)
+        if tile is None:
+            return WholeEvaluator(*parts, style_tiler=self._style_tiler)
+        return TiledEvaluator(*parts, tile=tile, halo=TILE_HALO)
+
+    def _style_tiler(self, style: Tensor) -> int | None:
+        """Tile size for computing a (possibly very large) style image's Gram matrices, None when it fits."""
+        budget = min(int(MEMORY_SHARE * available_memory()), TILE_MEMORY_CAP)
+        return choose_tile(*style.shape[-2:], budget=budget, half_precision=self.dtype != torch.float32, halo=TILE_HALO)
+
+    @staticmethod
+    def _history_size(size: tuple[int, int], available: int) -> int:
         """L-BFGS history length: the classic 50 pairs where memory allows, fewer for huge images."""
         vector_bytes = 3 * size[0] * size[1] * 4
-        return max(5, min(LBFGS_HISTORY, int(HISTORY_MEMORY_SHARE * available_memory()) // (2 * vector_bytes)))
+        return max(5, min(LBFGS_HISTORY, int(HISTORY_MEMORY_SHARE * available) // (2 * vector_bytes)))
 
     def _set_targets(
         self,
@@ -225,18 +255,13 @@ class GatysTransfer:
         size: tuple[int, int],
     ) -> None:
         """Content features and style Gram matrices for one pyramid level, computed once."""
-        style_side = max(MIN_STYLE_SIDE, round(max(size) * self.config.style_scale))
+        style_side = round(max(size) * self.config.style_scale)
         level_masks = None
         if masks is not None:
-            level_masks = [
-                F.interpolate(
-                    mask.to(self.device, torch.float32), size=size, mode="bilinear", align_corners=False
-                ).clamp(0, 1)
-                for mask in masks
-            ]
+            level_masks = [resize_to(mask.to(self.device, torch.float32), size) for mask in masks]
         evaluator.set_targets(
             content,
-            [resize_long_side(style, style_side) for style in styles],
+            [resize_long_side(style, _style_long_side(style, style_side)) for style in styles],
             blend=self.config.style_blend,
             masks=level_masks,
         )
@@ -248,7 +273,7 @@ class GatysTransfer:
         config = self.config
         size = (start.shape[-2], start.shape[-1])
         pixels = start.detach().clone().contiguous().requires_grad_(True)
-        optimizer = _make_optimizer(config, pixels, history=self._history_size(size))
+        optimizer = _make_optimizer(config, pixels, history=self._history_size(size, available_memory()))
         best_loss, best_image = math.inf, start.detach().clone()
         level_losses: list[float] = []
 
@@ -261,24 +286,21 @@ class GatysTransfer:
             if not pixels.grad.is_contiguous():
                 pixels.grad = pixels.grad.contiguous()  # channels-last flows back; L-BFGS needs a flat view
             value = evaluation.total
+            losses = {"total": value, **evaluation.terms}
             if value < best_loss:
                 best_loss, best_image = value, pixels.detach().clone()
+                state.best_losses, state.best_layer_losses = losses, evaluation.layer_terms
             level_losses.append(value)
-            state.record(
-                level,
-                size,
-                len(level_losses),
-                steps,
-                {"total": value, **evaluation.terms},
-                evaluation.layer_terms,
-                pixels,
-            )
+            state.record(level, size, len(level_losses), steps, losses, evaluation.layer_terms, best_image)
             return value
 
         stopped = False
         for _ in range(steps):
             optimizer.step(closure)
-            if not math.isfinite(level_losses[-1]) or _converged(level_losses, config.tolerance):
+            if not math.isfinite(level_losses[-1]):
+                state.diverged = stopped = True
+                break
+            if _converged(level_losses, config.tolerance):
                 stopped = True
                 break
         state.iterations_run.append(len(level_losses))
@@ -299,12 +321,13 @@ class _RunState:
     levels: int
     done_steps: int = 0
     history: list[dict[str, float]] = field(default_factory=list)
-    last_losses: dict[str, float] = field(default_factory=dict)
-    last_layer_losses: dict[str, float] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     iterations_run: list[int] = field(default_factory=list)
     stopped_early: list[bool] = field(default_factory=list)
     tiles: list[int | None] = field(default_factory=list)
+    best_losses: dict[str, float] = field(default_factory=dict)
+    best_layer_losses: dict[str, float] = field(default_factory=dict)
+    diverged: bool = False
 
     def record(
         self,
@@ -314,10 +337,9 @@ class _RunState:
         steps: int,
         losses: dict[str, float],
         layer_losses: dict[str, float],
-        pixels: Tensor,
+        snapshot: Tensor,
     ) -> None:
         self.done_steps += 1
-        self.last_losses, self.last_layer_losses = losses, layer_losses
         elapsed = time.perf_counter() - self.started
         self.history.append({"level": float(level), "step": float(step), "elapsed": elapsed, **losses, **layer_losses})
         if self.progress is not None:
@@ -333,7 +355,7 @@ class _RunState:
                     losses=dict(losses),
                     layer_losses=dict(layer_losses),
                     elapsed=elapsed,
-                    snapshot=pixels.detach().clone(),
+                    snapshot=snapshot,
                     finisher=self.finisher,
                 )
             )
@@ -375,6 +397,12 @@ def _initial_image(
     raise ConfigError(f"init '{config.init}' is an image path: load it and pass it as init_image")
 
 
+def _style_long_side(style: Tensor, wanted: int) -> int:
+    """``wanted``, raised so that the style's short side is at least MIN_SIDE."""
+    height, width = style.shape[-2:]
+    return max(wanted, math.ceil(MIN_SIDE * max(height, width) / min(height, width)))
+
+
 def _upsample(image: Tensor, size: tuple[int, int], *, circular: bool) -> Tensor:
     if circular:
         return upsample_circular(image, size).clamp(0, 1)
@@ -403,7 +431,7 @@ def _converged(losses: list[float], tolerance: float) -> bool:
     """True when the loss improved by less than ``tolerance`` per iteration (relative) over the last window."""
     if tolerance <= 0 or len(losses) <= EARLY_STOP_WINDOW:
         return False
-    before, now = losses[-1 - EARLY_STOP_WINDOW], losses[-1]
+    before, now = min(losses[:-EARLY_STOP_WINDOW]), min(losses[-EARLY_STOP_WINDOW:])
     if now <= 0:
         return True
     return (before - now) / now < tolerance * EARLY_STOP_WINDOW
