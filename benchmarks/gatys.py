@@ -172,19 +172,26 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=1, help="runs per cell; the table shows medians")
     parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
     parser.add_argument("--json", type=Path, help="also write the rows here")
+    parser.add_argument("--workdir", type=Path, help="keep images and rows here; rows already there are reused")
     args = parser.parse_args()
     if args.child:
         variant, size, iterations, baseline, path = args.child
         print(json.dumps(run_variant(variant, int(size), int(iterations), int(baseline), Path(path))))
         return
-    workdir = Path(tempfile.mkdtemp(prefix="painterly-bench-"))
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="painterly-bench-"))
+    workdir.mkdir(parents=True, exist_ok=True)
     rows: list[dict[str, Any]] = []
     variants = args.variants.split(",")
     for size in [int(s) for s in args.sizes.split(",")]:
         for variant in variants:
             runs = []
             for repeat in range(args.repeats):
-                path = workdir / f"{variant.replace(' ', '_')}_{size}_{repeat}.pt"
+                slug = "".join(c if c.isalnum() else "_" for c in variant)
+                path = workdir / f"{slug}_{size}_{args.iterations}_{args.baseline_iterations}_{repeat}.pt"
+                saved_row = path.with_suffix(".json")
+                if saved_row.is_file():  # measured by an earlier run with the same --workdir
+                    runs.append(json.loads(saved_row.read_text()))
+                    continue
                 command = [
                     sys.executable,
                     __file__,
@@ -197,6 +204,7 @@ def main() -> None:
                 ]
                 done = subprocess.run(command, capture_output=True, text=True, check=True)
                 runs.append(json.loads(done.stdout.strip().splitlines()[-1]) | {"image": str(path)})
+                saved_row.write_text(json.dumps(runs[-1]))
             row = dict(runs[0])
             for key in ("seconds", "s_per_it", "peak_mb", "gflops", "content", "style", "total"):
                 row[key] = statistics.median(run[key] for run in runs)
