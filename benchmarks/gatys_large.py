@@ -37,6 +37,26 @@ def seam_ratio(image: torch.Tensor, align: int = 16) -> float:
     return float(on_border / elsewhere)
 
 
+def border_ratio(image: torch.Tensor, tile: int) -> float:
+    """Mean |difference| across the tile borders of the last level's grid divided by the mean across the other
+    16-pixel boundaries (the lattice VGG's stride-16 pooling marks even without tiles)."""
+    dx = (image[..., :, 1:] - image[..., :, :-1]).abs().mean(dim=(0, 1, 2))
+    dy = (image[..., 1:, :] - image[..., :-1, :]).abs().mean(dim=(0, 1, 3))
+    borders = torch.cat([dx[tile - 1 :: tile], dy[tile - 1 :: tile]]).mean()
+    lattice = torch.cat([dx[15::16], dy[15::16]]).mean()
+    return float(borders / lattice)
+
+
+def measure_seams(path: Path, tile: int) -> None:
+    from painterly.image.io import load_image
+
+    image = load_image(path, max_pixels=None)
+    print(
+        f"{path}: 16-px lattice / elsewhere {seam_ratio(image):.3f}; tile borders ({tile} px) / lattice "
+        f"{border_ratio(image, tile):.3f}"
+    )
+
+
 def run(size: int) -> dict[str, Any]:
     from gatys import load_pair
     from painterly.config import GatysConfig
@@ -68,7 +88,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="2048,4096")
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--seams", nargs=2, metavar=("IMAGE", "TILE"), help="only measure seams of a saved result")
     args = parser.parse_args()
+    if args.seams:
+        measure_seams(Path(args.seams[0]), int(args.seams[1]))
+        return
     if args.child:
         print(json.dumps(run(args.child)))
         return

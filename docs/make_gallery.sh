@@ -12,7 +12,7 @@ run "$data/photos/test/golden_gate.jpg" "$data/styles/the_scream.jpg" -o "$out/g
 run "$data/photos/test/chicago.jpg" "$data/styles/woman_with_hat_matisse.jpg" -o "$out/chicago_matisse_luminance.png" \
     --color luminance --strength 0.65
 run "$data/photos/test/stata.jpg" "$data/styles/udnie.jpg" "$data/styles/shipwreck.jpg" --style-blend 0.5,0.5 \
-    -o "$out/stata_udnie_shipwreck.png"
+    --strength 0.8 -o "$out/stata_udnie_shipwreck.png"
 .venv/bin/python docs/compose_gallery.py "$out/tubingen_starry.png" "$out/golden_gate_scream.png" \
     "$out/chicago_matisse_luminance.png" "$out/stata_udnie_shipwreck.png" -o docs/images/gallery.jpg \
-    --labels "starry night" "the scream, strength 0.6" "matisse, photo colours kept" "udnie + shipwreck blend"
+    --labels "starry night" "the scream, strength 0.6" "matisse, photo colours kept" "udnie + shipwreck blend, strength 0.8"
