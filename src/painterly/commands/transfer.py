@@ -429,6 +429,7 @@ def transfer(content: Path, styles: tuple[Path, ...], output: Path, **params: An
 
 DEMO_CONTENT = "astronaut"
 DEMO_STYLE = "immunohistochemistry"
+DEMO_STRENGTH = 0.7
 
 
 def demo_images() -> tuple[np.ndarray, np.ndarray]:
@@ -451,6 +452,8 @@ def demo_images() -> tuple[np.ndarray, np.ndarray]:
 def demo(output: Path, **params: Any) -> int:
     """Stylise an embedded photo with an embedded style image (no files needed)."""
     params["overwrite"] = params["overwrite"] or output == Path("out/demo.png")  # the demo may always redo its own
+    if params.get("strength") is None and params.get("style_weight") is None:
+        params["strength"] = DEMO_STRENGTH  # the texture style shows best a little above the general default
     config = build_config(params)
     output = _check_outputs(output, params, [])
     content, style = demo_images()
