@@ -38,6 +38,11 @@ def pictures(tmp_path: Path) -> dict[str, Path]:
     }
 
 
+def transfer_args(pictures: dict[str, Path], out: Path, *extra: str) -> list[str]:
+    """``transfer CONTENT STYLE -o OUT`` at the quick test settings, plus ``extra`` options."""
+    return ["transfer", str(pictures["content"]), str(pictures["style"]), "-o", str(out), *QUICK, *extra]
+
+
 QUICK = ["--size", "48", "--iterations", "3,3", "--device", "cpu", "-q"]
 
 
@@ -46,21 +51,9 @@ def test_transfer_writes_image_record_history_and_animation(
 ) -> None:
     out = tmp_path / "results" / "out.png"
     code = main(
-        [
-            "transfer",
-            str(pictures["content"]),
-            str(pictures["style"]),
-            "-o",
-            str(out),
-            *QUICK,
-            "--history",
-            "--save-every",
-            "2",
-            "--animate",
-            str(tmp_path / "anim.gif"),
-            "--sharpen",
-            "0.3",
-        ]
+        transfer_args(
+            pictures, out, "--history", "--save-every", "2", "--animate", str(tmp_path / "anim.gif"), "--sharpen", "0.3"
+        )
     )
     assert code == 0
     assert Image.open(out).size == (48, 32)
@@ -278,46 +271,17 @@ def test_module_entry_point_and_version() -> None:
 
 def test_tileable_and_tile_size_flags(tiny_vgg: None, pictures: dict[str, Path], tmp_path: Path) -> None:
     out = tmp_path / "wrap.png"
-    assert (
-        main(
-            [
-                "transfer",
-                str(pictures["content"]),
-                str(pictures["style"]),
-                "-o",
-                str(out),
-                *QUICK,
-                "--tileable",
-                "--tile-size",
-                "0",
-            ]
-        )
-        == 0
-    )
+    assert main(transfer_args(pictures, out, "--tileable", "--tile-size", "0")) == 0
     record = json.loads((tmp_path / "wrap.run.json").read_text())
     assert record["options"]["tileable"] is True and record["options"]["tile_size"] == 0
-    assert (
-        main(
-            [
-                "transfer",
-                str(pictures["content"]),
-                str(pictures["style"]),
-                "-o",
-                str(tmp_path / "t.png"),
-                *QUICK,
-                "--tile-size",
-                "20",
-            ]
-        )
-        == 2
-    )
+    assert main(transfer_args(pictures, tmp_path / "t.png", "--tile-size", "20")) == 2
 
 
 def test_debug_anywhere_and_step_files_are_not_overwritten(
     tiny_vgg: None, pictures: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "out.png"
-    args = ["transfer", str(pictures["content"]), str(pictures["style"]), "-o", str(out), *QUICK, "--save-every", "3"]
+    args = transfer_args(pictures, out, "--save-every", "3")
     assert main([*args, "--debug"]) == 0
     out.unlink()
     assert main(args) == 4

@@ -21,7 +21,7 @@ from ..devices import DEVICE_NAMES, PRECISION_NAMES
 from ..errors import ConfigError, OutputError
 from ..history import plot_history, save_history_json
 from ..image.color import COLOR_MODES
-from ..image.io import DEFAULT_MAX_PIXELS, check_output_path, save_image, to_pil
+from ..image.io import DEFAULT_MAX_PIXELS, LoadedImage, check_output_path, save_image, to_pil
 from ..methods.gatys import GatysResult, Progress
 from ..postprocess import FinishOptions
 from ..record import build_run_record, record_path_for, write_run_record
@@ -195,7 +195,7 @@ class RunWatcher:
     """The CLI's progress callback: a tqdm bar, intermediate saves, animation frames, and the latest state."""
 
     output: Path
-    alpha: Any
+    content: LoadedImage
     bit_depth: int
     total_steps: int
     save_every: int | None = None
@@ -227,11 +227,16 @@ class RunWatcher:
                 refresh=False,
             )
             self.bar.update(1)
-        if self.save_every and progress.total_step % self.save_every == 0:
+        save = bool(self.save_every) and progress.total_step % (self.save_every or 1) == 0
+        animate = bool(self.animate_every) and (progress.total_step - 1) % (self.animate_every or 1) == 0
+        if not (save or animate):
+            return
+        image = progress.image()  # finishing at output size costs something: once per iteration at most
+        if save:
             path = self.output.with_name(f"{self.output.stem}.step{progress.total_step:05d}{self.output.suffix}")
-            save_image(progress.image(), path, alpha=None, bit_depth=self.bit_depth)
-        if self.animate_every and (progress.total_step - 1) % self.animate_every == 0:
-            self.frames.append(_frame(progress.image()))
+            save_image(image, path, alpha=output_alpha(self.content, image), bit_depth=self.bit_depth)
+        if animate:
+            self.frames.append(_frame(image))
 
     def close(self) -> None:
         if self.bar is not None:
@@ -284,7 +289,7 @@ def execute(
     animate_every = max(1, total_steps // ANIMATION_FRAMES) if params.get("animate") else None
     watcher = RunWatcher(
         output=output,
-        alpha=None,
+        content=inputs.content,
         bit_depth=bit_depth,
         total_steps=total_steps,
         save_every=params.get("save_every"),
