@@ -61,12 +61,20 @@ def cli(debug: bool) -> None:
 
 
 def _register_commands() -> None:
+    from .commands.export import export
+    from .commands.stylize import presets, sheet, stylize
+    from .commands.train import train
     from .commands.transfer import demo, transfer
     from .commands.weights import weights
 
     cli.add_command(transfer)
     cli.add_command(demo)
     cli.add_command(weights)
+    cli.add_command(train)
+    cli.add_command(stylize)
+    cli.add_command(presets)
+    cli.add_command(sheet)
+    cli.add_command(export)
 
 
 _register_commands()

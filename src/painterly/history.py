@@ -64,5 +64,5 @@ def plot_history(history: Sequence[dict[str, float]], path: Path) -> Path:
 
 def _mark_levels(axis: object, history: Sequence[dict[str, float]]) -> None:
     for index in range(1, len(history)):
-        if history[index]["level"] != history[index - 1]["level"]:
+        if history[index].get("level", 0) != history[index - 1].get("level", 0):
             axis.axvline(index + 0.5, color="grey", linestyle=":", linewidth=1)  # type: ignore[attr-defined]

@@ -1,0 +1,165 @@
+"""``painterly train feedforward``: train networks with painterly's own training loop."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..errors import ConfigError
+from ..training.data import image_files
+from ..training.loop import TrainingOptions, TrainingProgress
+
+DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*$")
+
+
+def parse_duration(text: str) -> float:
+    """``"90m"``, ``"2h"``, ``"45s"`` or plain seconds → seconds."""
+    match = DURATION.match(text)
+    if match is None:
+        raise ConfigError(f"cannot read the duration '{text}': use e.g. 45s, 90m or 2h")
+    value, unit = float(match.group(1)), match.group(2) or "s"
+    return value * {"s": 1, "m": 60, "h": 3600}[unit]
+
+
+class TrainingBar:
+    """tqdm progress with the loss terms; one line per checkpoint/preview when quiet."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+        self.bar: Any = None
+
+    def __call__(self, progress: TrainingProgress) -> None:
+        if progress.event == "resumed":
+            click.echo(f"resuming at step {progress.step} ({progress.elapsed / 60:.1f} min trained)", err=True)
+            return
+        if self.quiet:
+            if progress.event != "step":
+                click.echo(
+                    f"step {progress.step}/{progress.steps} {progress.elapsed:.0f}s loss {progress.losses['total']:.4g}"
+                    + (f" preview {progress.path}" if progress.path else ""),
+                    err=True,
+                )
+            return
+        if self.bar is None:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=progress.steps, initial=progress.step - 1, unit="step", dynamic_ncols=True)
+        losses = progress.losses
+        self.bar.set_postfix(
+            loss=f"{losses['total']:.4g}",
+            content=f"{losses['content']:.3g}",
+            style=f"{losses['style']:.3g}",
+            lr=f"{progress.learning_rate:.2g}",
+            refresh=False,
+        )
+        self.bar.update(1)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def train() -> None:
+    """Train networks (feed-forward presets) on your own paintings and photos."""
+
+
+@train.command("feedforward")
+@click.option(
+    "--styles",
+    "styles",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="A folder of paintings, one style each (the file stem names the style).",
+)
+@click.option("--photos", required=True, type=click.Path(path_type=Path), help="A folder of training photos.")
+@click.option(
+    "--run",
+    "run_dir",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Run folder: checkpoint, log.json, loss.png, previews/, model.safetensors.",
+)
+@click.option("--steps", default=7000, show_default=True, type=click.IntRange(min=1))
+@click.option("--budget", default=None, help="Wall-clock limit for this invocation, e.g. 2h or 90m.")
+@click.option("--batch", "batch_size", default=4, show_default=True, type=click.IntRange(min=1))
+@click.option("--crop", default=192, show_default=True, type=click.IntRange(min=32))
+@click.option("--lr", "learning_rate", default=1e-3, show_default=True, type=float)
+@click.option("--width", default=8, show_default=True, type=click.IntRange(min=1), help="Channels at full size.")
+@click.option("--blocks", default=5, show_default=True, type=click.IntRange(min=0), help="Residual blocks.")
+@click.option("--downsamplings", default=3, show_default=True, type=click.IntRange(min=1, max=5))
+@click.option("--edge-kernel", default=9, show_default=True, type=click.IntRange(min=1))
+@click.option("--style-weight", default=3e4, show_default=True, type=float)
+@click.option("--content-weight", default=1.0, show_default=True, type=float)
+@click.option("--tv-weight", default=1.0, show_default=True, type=float)
+@click.option(
+    "--style-size",
+    default=320,
+    show_default=True,
+    type=click.IntRange(min=32),
+    help="Long side the paintings are seen at (bigger: larger brush strokes).",
+)
+@click.option("--preview", "preview_photo", type=click.Path(path_type=Path), help="Photo for the preview sheets.")
+@click.option("--preview-every", default=250, show_default=True, type=click.IntRange(min=1))
+@click.option("--checkpoint-every", default=100, show_default=True, type=click.IntRange(min=1))
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--device", default="auto", show_default=True)
+@click.option("--precision", default="auto", show_default=True)
+@click.option("--quiet", is_flag=True, help="No progress bar; a line per checkpoint.")
+def feedforward(**params: Any) -> int:
+    """Train one multi-style network (conditional instance norm) on every painting in --styles.
+
+    Resumes from the run folder's checkpoint if there is one; writes model.safetensors whenever it stops.
+    """
+    from ..methods.feedforward import NetworkSpec
+    from ..training.feedforward import PerceptualWeights, train_feedforward
+
+    style_files = image_files(params["styles"])
+    image_files(params["photos"])  # fail early, with the folder's name
+    budget = parse_duration(params["budget"]) if params["budget"] else None
+    options = TrainingOptions(
+        steps=params["steps"],
+        batch_size=params["batch_size"],
+        learning_rate=params["learning_rate"],
+        seed=params["seed"],
+        budget_seconds=budget,
+        checkpoint_every=params["checkpoint_every"],
+        preview_every=params["preview_every"],
+    )
+    spec = NetworkSpec(
+        width=params["width"],
+        residual_blocks=params["blocks"],
+        downsamplings=params["downsamplings"],
+        edge_kernel=params["edge_kernel"],
+        styles=len(style_files),
+    )
+    weights = PerceptualWeights(
+        content_weight=params["content_weight"],
+        style_weight=params["style_weight"],
+        tv_weight=params["tv_weight"],
+        style_size=params["style_size"],
+    )
+    bar = TrainingBar(params["quiet"])
+    try:
+        result, model_path = train_feedforward(
+            style_files,
+            params["photos"],
+            params["run_dir"],
+            spec=spec,
+            options=options,
+            weights=weights,
+            crop=params["crop"],
+            preview_photo=params["preview_photo"],
+            device=params["device"],
+            precision=params["precision"],
+            on_progress=bar,
+        )
+    finally:
+        bar.close()
+    losses = ", ".join(f"{key} {value:.4g}" for key, value in result.final_losses.items() if "/" not in key)
+    click.echo(f"{result.steps_done} steps in {result.elapsed / 60:.1f} min (stopped by {result.stopped_by}); {losses}")
+    click.echo(f"model: {model_path}")
+    return 0

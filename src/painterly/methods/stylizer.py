@@ -1,0 +1,154 @@
+"""Running a trained :class:`StyleNetwork` on photos of any size: blends, strength, colour, precision, tiles.
+
+>>> stylizer = NetworkStylizer(network, ["starry_night", "the_scream"])          # doctest: +SKIP
+>>> picture = stylizer.stylize(photo, {"starry_night": 0.7, "the_scream": 0.3}, strength=0.8)  # doctest: +SKIP
+
+Images above ``max_pass_pixels`` are processed in tiles. The instance-norm statistics of every layer are first
+recorded on the whole image (scaled down to ``max_pass_pixels`` if needed) and then shared by all tiles; each tile
+is run with a halo wider than the network's receptive field and only its interior is kept, so tiles cannot disagree
+and no seams form (with statistics from the full-size image the tiled result equals the untiled one; tested).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from ..devices import autocast, resolve_device, resolve_precision
+from ..errors import ConfigError
+from ..image.color import finish_colors, prepare_content_colors
+from ..image.io import resize_to
+from ..tiling import ALIGN, tile_grid
+from .feedforward import NormStatistics, StyleNetwork, blend_weights, style_weights
+
+FEEDFORWARD_COLOR_MODES = ("none", "luminance")
+DEFAULT_MAX_PASS_PIXELS = 2048 * 2048
+
+
+@dataclass(frozen=True)
+class StylizeOptions:
+    """Inference options shared by the CLI and the API.
+
+    ``strength`` mixes the result with the content (0 returns the content, 1 the network's output); ``style_scale``
+    above 1 makes brush strokes larger (the network runs on a smaller copy), below 1 smaller; ``size`` is the
+    output's long side (None: the photo's own size).
+    """
+
+    strength: float = 1.0
+    color: str = "none"
+    style_scale: float = 1.0
+    size: int | None = None
+    tile_size: int | None = None
+    max_pass_pixels: int = DEFAULT_MAX_PASS_PIXELS
+
+    def __post_init__(self) -> None:
+        if not (0.0 <= self.strength <= 1.0):
+            raise ConfigError(f"strength must be within 0..1, got {self.strength}")
+        if self.color not in FEEDFORWARD_COLOR_MODES:
+            raise ConfigError(f"unknown color mode '{self.color}' here: choose {' or '.join(FEEDFORWARD_COLOR_MODES)}")
+        if not (0.1 <= self.style_scale <= 8.0):
+            raise ConfigError(f"style_scale must be within 0.1..8, got {self.style_scale}")
+        if self.size is not None and self.size < 16:
+            raise ConfigError(f"size must be at least 16 pixels, got {self.size}")
+        if self.tile_size is not None and (self.tile_size < 64 or self.tile_size % ALIGN):
+            raise ConfigError(f"tile size must be a multiple of {ALIGN} and at least 64, got {self.tile_size}")
+        if self.max_pass_pixels < 64 * 64:
+            raise ConfigError("max_pass_pixels must be at least 4096")
+
+
+class NetworkStylizer:
+    """A trained network ready for inference on one device and precision."""
+
+    def __init__(
+        self, network: StyleNetwork, style_names: list[str], *, device: str = "auto", precision: str = "auto"
+    ) -> None:
+        if len(style_names) != network.spec.styles:
+            raise ConfigError(f"{len(style_names)} style names for a network with {network.spec.styles} styles")
+        self.device = resolve_device(device)
+        self.dtype = resolve_precision(precision, self.device)
+        self.network = network.eval().to(self.device)
+        self.network.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        self.network.requires_grad_(False)
+        self.style_names = list(style_names)
+
+    @property
+    def halo(self) -> int:
+        """Context around each tile: the receptive-field radius plus one stride, rounded up to the tile lattice."""
+        spec = self.network.spec
+        return int(math.ceil((spec.receptive_radius + spec.stride) / ALIGN) * ALIGN)
+
+    def weights_for(self, blend: Mapping[str, float]) -> Tensor:
+        return style_weights(len(self.style_names), blend_weights(self.style_names, blend)).to(self.device)
+
+    def stylize(self, content: Tensor, blend: Mapping[str, float], options: StylizeOptions | None = None) -> Tensor:
+        """``content`` (1, 3, H, W) in [0, 1] → the stylised image (1, 3, H', W') in [0, 1], fp32 on the CPU."""
+        options = options or StylizeOptions()
+        if content.ndim != 4 or content.shape[:2] != (1, 3):
+            raise ConfigError(f"expected one RGB image (1, 3, H, W), got shape {tuple(content.shape)}")
+        weights = self.weights_for(blend)
+        output_size = _output_size(content.shape[-2:], options.size)
+        content = resize_to(content, output_size) if output_size != tuple(content.shape[-2:]) else content
+        if options.strength == 0.0:
+            return content.clone()
+        run_size = _output_size(output_size, round(max(output_size) / options.style_scale))
+        network_input = prepare_content_colors(content, "luminance" if options.color == "luminance" else "none")
+        if run_size != output_size:
+            network_input = resize_to(network_input, run_size)
+        styled = self.run(network_input, weights, tile_size=options.tile_size, max_pass_pixels=options.max_pass_pixels)
+        if run_size != output_size:
+            styled = resize_to(styled, output_size)
+        styled = finish_colors(styled, content, "luminance" if options.color == "luminance" else "none").clamp(0, 1)
+        if options.strength < 1.0:
+            styled = options.strength * styled + (1.0 - options.strength) * content
+        return styled
+
+    def run(
+        self,
+        image: Tensor,
+        weights: Tensor,
+        *,
+        tile_size: int | None = None,
+        max_pass_pixels: int = DEFAULT_MAX_PASS_PIXELS,
+        statistics_image: Tensor | None = None,
+    ) -> Tensor:
+        """The network's output for ``image``, in one pass or in tiles (``tile_size``, or when above
+        ``max_pass_pixels``). ``statistics_image`` overrides where the tiles' norm statistics come from."""
+        height, width = image.shape[-2:]
+        if tile_size is None and height * width <= max_pass_pixels:
+            return self._forward(image, weights)
+        if tile_size is None:
+            tile_size = max(ALIGN * 4, int(math.sqrt(max_pass_pixels)) - 2 * self.halo) // ALIGN * ALIGN
+        if statistics_image is None:
+            statistics_image = image
+            if height * width > max_pass_pixels:
+                shrink = math.sqrt(max_pass_pixels / (height * width))
+                statistics_image = resize_to(image, (max(1, int(height * shrink)), max(1, int(width * shrink))))
+        statistics = NormStatistics()
+        output = torch.empty(1, 3, height, width)
+        with self.network.shared_statistics(statistics):
+            self._forward(statistics_image, weights)
+            for tile in tile_grid(height, width, tile=tile_size, halo=self.halo):
+                statistics.replay()
+                part = self._forward(image[..., tile.py0 : tile.py1, tile.px0 : tile.px1], weights)
+                output[..., tile.y0 : tile.y1, tile.x0 : tile.x1] = part[
+                    ..., tile.y0 - tile.py0 : tile.y1 - tile.py0, tile.x0 - tile.px0 : tile.x1 - tile.px0
+                ]
+        return output
+
+    def _forward(self, image: Tensor, weights: Tensor) -> Tensor:
+        batch_input = image.to(self.device).contiguous(memory_format=torch.channels_last)
+        with torch.inference_mode(), autocast(self.device, self.dtype):
+            result: Tensor = self.network(batch_input, weights)
+        return result.float().cpu().contiguous()
+
+
+def _output_size(size: tuple[int, int] | torch.Size, long_side: int | None) -> tuple[int, int]:
+    height, width = int(size[0]), int(size[1])
+    if long_side is None or long_side == max(height, width):
+        return height, width
+    scale = long_side / max(height, width)
+    return max(1, round(height * scale)), max(1, round(width * scale))

@@ -1,0 +1,93 @@
+"""The feed-forward presets shipped inside the package (``data/presets.safetensors``, model card ``presets.md``).
+
+>>> [preset.name for preset in list_presets()][:2]        # doctest: +SKIP
+['contrast_of_forms', 'mondrian']
+>>> parse_blend("starry_night:0.7,the_scream:0.3")
+{'starry_night': 0.7, 'the_scream': 0.3}
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import os
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError, WeightsError
+from .methods.feedforward import StyleNetwork
+from .methods.model_files import load_style_network, read_style_network_metadata
+
+PRESETS_FILE = "presets.safetensors"
+MODEL_CARD_FILE = "presets.md"
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    index: int
+    model: Path
+
+
+def presets_path() -> Path:
+    """The shipped model file (``$PAINTERLY_PRESETS`` overrides it, e.g. with a network you trained)."""
+    override = os.environ.get("PAINTERLY_PRESETS")
+    if override:
+        return Path(override)
+    return Path(str(resources.files("painterly") / "data" / PRESETS_FILE))
+
+
+def model_card_path() -> Path:
+    return Path(str(resources.files("painterly") / "data" / MODEL_CARD_FILE))
+
+
+def list_presets(model: Path | None = None) -> list[Preset]:
+    path = model or presets_path()
+    if not path.is_file():
+        raise WeightsError(f"no preset model at {path} (train one with `painterly train feedforward`)")
+    _, names, _ = read_style_network_metadata(path)
+    return [Preset(name, index, path) for index, name in enumerate(names)]
+
+
+def preset_info(model: Path | None = None) -> dict[str, Any]:
+    """The training record stored with the model."""
+    return read_style_network_metadata(model or presets_path())[2]
+
+
+@functools.lru_cache(maxsize=4)
+def _load_cached(path: str, modified: float) -> tuple[StyleNetwork, tuple[str, ...]]:
+    network, names, _ = load_style_network(Path(path))
+    return network, tuple(names)
+
+
+def load_presets(model: Path | None = None) -> tuple[StyleNetwork, list[str]]:
+    """The preset network (a fresh copy each call, loaded from disk once) and its style names."""
+    import copy
+
+    path = model or presets_path()
+    if not path.is_file():
+        raise WeightsError(f"no preset model at {path} (train one with `painterly train feedforward`)")
+    network, names = _load_cached(str(path), path.stat().st_mtime)
+    return copy.deepcopy(network), list(names)
+
+
+def parse_blend(text: str) -> dict[str, float]:
+    """``"name"`` or ``"name:weight,name:weight"`` → {name: weight}; weights must be finite and >= 0."""
+    blend: dict[str, float] = {}
+    for item in text.split(","):
+        name, separator, weight_text = item.strip().partition(":")
+        name = name.strip()
+        if not name:
+            raise ConfigError(f"empty preset name in '{text}'")
+        try:
+            weight = float(weight_text) if separator else 1.0
+        except ValueError as error:
+            raise ConfigError(f"preset weight must be a number in '{item.strip()}'") from error
+        if not math.isfinite(weight) or weight < 0:
+            raise ConfigError(f"preset weight must be finite and >= 0 in '{item.strip()}'")
+        blend[name] = blend.get(name, 0.0) + weight
+    if sum(blend.values()) <= 0:
+        raise ConfigError(f"preset weights must not all be zero in '{text}'")
+    return blend

@@ -1,0 +1,88 @@
+"""Training images: a folder of photos (or paintings) held in memory as uint8, sampled as random crops.
+
+Sampling draws from a generator seeded by (seed, step), so the batch at step ``k`` is the same whether the run went
+straight through or resumed from a checkpoint.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from ..errors import ConfigError, InputImageError
+from ..image.io import load_image, resize_to
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+
+
+def image_files(folder: str | os.PathLike[str]) -> list[Path]:
+    """Image files directly inside ``folder``, sorted by name; a missing or image-less folder raises."""
+    path = Path(folder)
+    if not path.is_dir():
+        raise InputImageError(f"{path}: not a folder of images")
+    files = sorted(item for item in path.iterdir() if item.suffix.lower() in IMAGE_SUFFIXES and item.is_file())
+    if not files:
+        raise InputImageError(f"{path}: no images found ({', '.join(IMAGE_SUFFIXES)})")
+    return files
+
+
+def step_generator(seed: int, step: int) -> torch.Generator:
+    """The random generator of one training step: a pure function of the run's seed and the step."""
+    return torch.Generator().manual_seed(seed * 1_000_003 + step)
+
+
+class CropSampler:
+    """Random square crops with random horizontal flips from images held in memory.
+
+    Images whose short side is below ``crop`` are scaled up to it once at load; ``max_side`` scales large ones down.
+
+    >>> sampler = CropSampler([torch.rand(1, 3, 40, 60)], crop=32)
+    >>> sampler.sample(2, step_generator(0, 0)).shape
+    torch.Size([2, 3, 32, 32])
+    """
+
+    def __init__(self, images: Sequence[Tensor], *, crop: int, max_side: int | None = None) -> None:
+        if crop < 8:
+            raise ConfigError(f"crop size must be at least 8 pixels, got {crop}")
+        if not images:
+            raise ConfigError("no training images")
+        self.crop = crop
+        self.images: list[Tensor] = []
+        for image in images:
+            height, width = image.shape[-2:]
+            scale = max(crop / min(height, width), 1.0)
+            if max_side is not None and max(height, width) * scale > max_side:
+                scale = max(max_side / max(height, width), crop / min(height, width))
+            if scale != 1.0:
+                image = resize_to(image, (max(crop, round(height * scale)), max(crop, round(width * scale))))
+            self.images.append((image[0].clamp(0, 1) * 255).round().to(torch.uint8))
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def sample(self, batch: int, generator: torch.Generator) -> Tensor:
+        """(batch, 3, crop, crop) float in [0, 1]."""
+        picks = torch.randint(len(self.images), (batch,), generator=generator).tolist()
+        crops = []
+        for index in picks:
+            image = self.images[index]
+            height, width = image.shape[-2:]
+            top = int(torch.randint(height - self.crop + 1, (1,), generator=generator))
+            left = int(torch.randint(width - self.crop + 1, (1,), generator=generator))
+            crop = image[:, top : top + self.crop, left : left + self.crop]
+            if bool(torch.rand((), generator=generator) < 0.5):
+                crop = crop.flip(-1)
+            crops.append(crop)
+        return torch.stack(crops).float() / 255
+
+
+def load_folder(
+    folder: str | os.PathLike[str], *, crop: int, max_side: int | None = None, limit: int | None = None
+) -> CropSampler:
+    """A :class:`CropSampler` over the images of ``folder`` (the first ``limit`` by name, if given)."""
+    files = image_files(folder)[:limit]
+    return CropSampler([load_image(file, max_pixels=None) for file in files], crop=crop, max_side=max_side)

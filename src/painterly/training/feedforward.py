@@ -1,0 +1,247 @@
+"""Training the multi-style feed-forward network with perceptual losses (Johnson et al.; Dumoulin et al.).
+
+Every image of a batch gets a random style of the set; its conditional-norm row is trained on that style's Gram
+targets (computed once), while the convolutions are shared by all styles.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from ..devices import autocast
+from ..encoders.vgg import VGGEncoder
+from ..errors import ConfigError
+from ..image.io import load_image, resize_long_side
+from ..methods.feedforward import NetworkSpec, StyleNetwork
+from ..methods.model_files import save_style_network
+from ..ops import gram_matrix, total_variation
+from .data import CropSampler, image_files, load_folder
+from .loop import LOG_NAME, TrainingOptions, TrainingProgress, TrainingResult, final_losses, train
+
+# relu4_3's Gram term is ~100x smaller than the others at equal weight; 4x lets larger structures count.
+DEFAULT_STYLE_LAYERS = {"relu1_2": 1.0, "relu2_2": 1.0, "relu3_3": 1.0, "relu4_3": 4.0}
+DEFAULT_CONTENT_LAYERS = {"relu2_2": 1.0}
+
+
+@dataclass(frozen=True)
+class PerceptualWeights:
+    """Loss settings of feed-forward training; ``style_size`` is the long side the paintings are seen at."""
+
+    content_layers: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_CONTENT_LAYERS))
+    style_layers: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_STYLE_LAYERS))
+    content_weight: float = 1.0
+    style_weight: float = 3e4
+    tv_weight: float = 1.0
+    style_size: int = 320
+
+    def __post_init__(self) -> None:
+        if not self.content_layers or not self.style_layers:
+            raise ConfigError("training needs at least one content and one style layer")
+        if min(self.content_weight, self.style_weight, self.tv_weight) < 0:
+            raise ConfigError("loss weights must be >= 0")
+        if self.style_size < 32:
+            raise ConfigError(f"style size must be at least 32 pixels, got {self.style_size}")
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["content_layers"] = dict(self.content_layers)
+        data["style_layers"] = dict(self.style_layers)
+        return data
+
+
+class FeedForwardObjective:
+    """Perceptual loss of a :class:`StyleNetwork` over photo crops, one random style per crop."""
+
+    def __init__(
+        self,
+        network: StyleNetwork,
+        encoder: VGGEncoder,
+        photos: CropSampler,
+        styles: Mapping[str, Tensor],
+        *,
+        weights: PerceptualWeights | None = None,
+        preview_photo: Tensor | None = None,
+        dtype: torch.dtype = torch.float32,
+    ) -> None:
+        self.weights = weights or PerceptualWeights()
+        if network.spec.styles != len(styles):
+            raise ConfigError(f"the network has {network.spec.styles} style rows but {len(styles)} styles were given")
+        missing = set(self.weights.content_layers) | set(self.weights.style_layers)
+        missing -= set(encoder.layers)
+        if missing:
+            raise ConfigError(f"the encoder does not provide {', '.join(sorted(missing))}")
+        self.model = network
+        self.encoder = encoder
+        self.photos = photos
+        self.style_names = list(styles)
+        self.dtype = dtype
+        self.device = next(encoder.parameters()).device
+        self.style_grams = self._style_grams(styles.values())
+        self.preview_photo = preview_photo
+
+    def _style_grams(self, styles: Any) -> dict[str, Tensor]:
+        """{layer: (styles, C, C)} Gram targets, computed once in fp32."""
+        per_layer: dict[str, list[Tensor]] = {layer: [] for layer in self.weights.style_layers}
+        with torch.inference_mode():
+            for style in styles:
+                features = self.encoder(resize_long_side(style, self.weights.style_size).to(self.device))
+                for layer in per_layer:
+                    per_layer[layer].append(gram_matrix(features[layer].float())[0])
+        return {layer: torch.stack(grams) for layer, grams in per_layer.items()}
+
+    def identity(self) -> dict[str, Any]:
+        return {
+            "network": self.model.spec.as_dict(),
+            "styles": self.style_names,
+            "losses": self.weights.as_dict(),
+            "crop": self.photos.crop,
+        }
+
+    def losses(self, generator: torch.Generator, batch_size: int) -> dict[str, Tensor]:
+        photos = self.photos.sample(batch_size, generator).to(self.device)
+        style_ids = torch.randint(len(self.style_names), (batch_size,), generator=generator).to(self.device)
+        return self.losses_for(photos, style_ids)
+
+    def losses_for(self, photos: Tensor, style_ids: Tensor) -> dict[str, Tensor]:
+        """Loss terms for ``photos`` (B, 3, H, W) styled with ``style_ids`` (B,)."""
+        weights = F.one_hot(style_ids, len(self.style_names)).float()
+        content_layers = self.weights.content_layers
+        with autocast(self.device, self.dtype):
+            with torch.no_grad():
+                content_features = self.encoder(photos)
+                targets = {layer: content_features[layer].float() for layer in content_layers}
+            output = self.model(photos, weights)
+            features = self.encoder(output)
+        terms: dict[str, Tensor] = {}
+        content = photos.new_zeros(())
+        for layer, weight in content_layers.items():
+            term = self.weights.content_weight * weight * F.mse_loss(features[layer].float(), targets[layer])
+            terms[f"content/{layer}"] = term.detach()
+            content = content + term
+        style = photos.new_zeros(())
+        for layer, weight in self.weights.style_layers.items():
+            grams = gram_matrix(features[layer].float())
+            term = self.weights.style_weight * weight * F.mse_loss(grams, self.style_grams[layer][style_ids])
+            terms[f"style/{layer}"] = term.detach()
+            style = style + term
+        tv = self.weights.tv_weight * total_variation(output.float())
+        total = content + style + tv
+        return {"total": total, "content": content, "style": style, "tv": tv, **terms}
+
+    def preview(self) -> Tensor:
+        """The preview photo in every style, side by side (two rows when there are many styles)."""
+        if self.preview_photo is None:
+            raise ConfigError("no preview photo was given")
+        photo = self.preview_photo.to(self.device)
+        count = len(self.style_names)
+        tiles = [photo]
+        for index in range(count):
+            weights = F.one_hot(torch.tensor([index]), count).float().to(self.device)
+            with autocast(self.device, self.dtype):
+                tiles.append(self.model(photo, weights).float().clamp(0, 1))
+        columns = (len(tiles) + 1) // 2 if len(tiles) > 6 else len(tiles)
+        rows = [torch.cat(tiles[start : start + columns], dim=-1) for start in range(0, len(tiles), columns)]
+        if rows[-1].shape[-1] < rows[0].shape[-1]:
+            rows[-1] = F.pad(rows[-1], (0, rows[0].shape[-1] - rows[-1].shape[-1]), value=1.0)
+        return torch.cat(rows, dim=-2)
+
+
+def build_network(spec: NetworkSpec, seed: int) -> StyleNetwork:
+    """A freshly initialised network; the seed makes the initialisation reproducible."""
+    generator_state = torch.random.get_rng_state()
+    torch.manual_seed(seed)
+    try:
+        return StyleNetwork(spec)
+    finally:
+        torch.random.set_rng_state(generator_state)
+
+
+def style_names_of(paths: Sequence[str]) -> list[str]:
+    """Preset names from file stems: lower case, ``-`` and spaces become ``_``; duplicates are an error."""
+    names = [path.rsplit("/", 1)[-1].rsplit(".", 1)[0].lower().replace("-", "_").replace(" ", "_") for path in paths]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"style names must be unique, got {names}")
+    return names
+
+
+MODEL_NAME = "model.safetensors"
+
+
+def train_feedforward(
+    style_files: Sequence[Path],
+    photo_folder: Path,
+    run_dir: Path,
+    *,
+    spec: NetworkSpec,
+    options: TrainingOptions,
+    weights: PerceptualWeights | None = None,
+    crop: int = 192,
+    preview_photo: Path | None = None,
+    device: str = "auto",
+    precision: str = "auto",
+    resume: bool = True,
+    on_progress: Callable[[TrainingProgress], None] | None = None,
+) -> tuple[TrainingResult, Path]:
+    """Train a network on ``style_files`` over the photos of ``photo_folder``; the model lands in ``run_dir``.
+
+    The network is written as ``model.safetensors`` (fp16) with its training record when the run stops (steps
+    reached, budget spent or interrupted), so every stop leaves a usable model.
+    """
+    from ..devices import resolve_device, resolve_precision
+    from ..encoders.vgg import vgg16
+
+    weights = weights or PerceptualWeights()
+    if spec.styles != len(style_files):
+        spec = NetworkSpec(**{**spec.as_dict(), "styles": len(style_files)})
+    names = style_names_of([str(path) for path in style_files])
+    torch_device = resolve_device(device)
+    dtype = resolve_precision(precision, torch_device)
+    styles = {name: load_image(path, max_pixels=None) for name, path in zip(names, style_files, strict=True)}
+    photos = load_folder(photo_folder, crop=crop)
+    encoder = vgg16(layers=list(dict.fromkeys([*weights.content_layers, *weights.style_layers]))).to(torch_device)
+    network = build_network(spec, options.seed).to(torch_device)
+    preview_file = preview_photo if preview_photo is not None else image_files(photo_folder)[0]
+    preview = resize_long_side(load_image(preview_file, max_pixels=None), 256)
+    objective = FeedForwardObjective(
+        network, encoder, photos, styles, weights=weights, preview_photo=preview, dtype=dtype
+    )
+    interrupted: KeyboardInterrupt | None = None
+    try:
+        result = train(objective, options, run_dir, resume=resume, on_progress=on_progress)
+    except KeyboardInterrupt as error:
+        interrupted = error
+        result = None
+    log = _read_log(run_dir)
+    steps_done = int(log[-1]["step"]) if log else 0
+    info = {
+        "method": "feedforward (Johnson et al. 2016) with conditional instance norm (Dumoulin et al. 2017)",
+        "steps": steps_done,
+        "planned_steps": options.steps,
+        "seconds": round(log[-1]["seconds"], 1) if log else 0.0,
+        "final_losses": {key: round(value, 5) for key, value in final_losses(log).items()},
+        "photos": f"{len(photos)} photos from {photo_folder.name}, random {crop}px crops and flips",
+        "options": asdict(options),
+        "losses": weights.as_dict(),
+        "precision": str(dtype).removeprefix("torch."),
+        "torch": torch.__version__,
+    }
+    model_path = save_style_network(network.cpu(), names, run_dir / MODEL_NAME, info=info)
+    if interrupted is not None:
+        raise interrupted
+    assert result is not None
+    return result, model_path
+
+
+def _read_log(run_dir: Path) -> list[dict[str, float]]:
+    path = run_dir / LOG_NAME
+    if not path.is_file():
+        return []
+    return list(json.loads(path.read_text()))
