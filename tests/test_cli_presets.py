@@ -217,6 +217,8 @@ def test_train_feedforward_cli_end_to_end(
     output = capsys.readouterr()
     assert "resuming at step 2" in output.err
     assert "4 steps in" in output.out
+    card = (run / "MODEL_CARD.md").read_text()
+    assert "`style_0`" in card and "Trained 4 of 4 planned steps" in card
     assert main(["presets", "--model", str(run / "model.safetensors")]) == 0
     assert capsys.readouterr().out.split() == ["style_0", "style_1"]
     assert main([*common, "--steps", "5", "--budget", "soon"]) == 2

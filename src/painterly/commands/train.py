@@ -92,9 +92,16 @@ def train() -> None:
 @click.option("--blocks", default=5, show_default=True, type=click.IntRange(min=0), help="Residual blocks.")
 @click.option("--downsamplings", default=3, show_default=True, type=click.IntRange(min=1, max=5))
 @click.option("--edge-kernel", default=9, show_default=True, type=click.IntRange(min=1))
-@click.option("--style-weight", default=3e4, show_default=True, type=float)
+@click.option("--style-weight", default=1e4, show_default=True, type=float)
 @click.option("--content-weight", default=1.0, show_default=True, type=float)
 @click.option("--tv-weight", default=1.0, show_default=True, type=float)
+@click.option(
+    "--norm-lr-scale",
+    default=5.0,
+    show_default=True,
+    type=float,
+    help="Learning-rate multiplier of the per-style norm parameters.",
+)
 @click.option(
     "--style-size",
     default=320,
@@ -141,6 +148,7 @@ def feedforward(**params: Any) -> int:
         style_weight=params["style_weight"],
         tv_weight=params["tv_weight"],
         style_size=params["style_size"],
+        norm_learning_rate_scale=params["norm_lr_scale"],
     )
     bar = TrainingBar(params["quiet"])
     try:

@@ -14,17 +14,18 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
 from ..devices import autocast
 from ..encoders.vgg import VGGEncoder
 from ..errors import ConfigError
 from ..image.io import load_image, resize_long_side
-from ..methods.feedforward import NetworkSpec, StyleNetwork
+from ..methods.feedforward import NetworkSpec, StyleNetwork, parameter_count
 from ..methods.model_files import save_style_network
 from ..ops import gram_matrix, total_variation
 from .data import CropSampler, image_files, load_folder
 from .loop import LOG_NAME, TrainingOptions, TrainingProgress, TrainingResult, final_losses, train
+from .model_card import render_model_card
 
 # relu4_3's Gram term is ~100x smaller than the others at equal weight; 4x lets larger structures count.
 DEFAULT_STYLE_LAYERS = {"relu1_2": 1.0, "relu2_2": 1.0, "relu3_3": 1.0, "relu4_3": 4.0}
@@ -38,15 +39,19 @@ class PerceptualWeights:
     content_layers: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_CONTENT_LAYERS))
     style_layers: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_STYLE_LAYERS))
     content_weight: float = 1.0
-    style_weight: float = 3e4
+    style_weight: float = 1e4
     tv_weight: float = 1.0
     style_size: int = 320
+    norm_learning_rate_scale: float = 5.0
+    """Learning-rate multiplier of the per-style norm parameters (they get few samples each per step)."""
 
     def __post_init__(self) -> None:
         if not self.content_layers or not self.style_layers:
             raise ConfigError("training needs at least one content and one style layer")
         if min(self.content_weight, self.style_weight, self.tv_weight) < 0:
             raise ConfigError("loss weights must be >= 0")
+        if not self.norm_learning_rate_scale > 0:
+            raise ConfigError(f"the norm learning-rate scale must be positive, got {self.norm_learning_rate_scale}")
         if self.style_size < 32:
             raise ConfigError(f"style size must be at least 32 pixels, got {self.style_size}")
 
@@ -104,6 +109,12 @@ class FeedForwardObjective:
             "losses": self.weights.as_dict(),
             "crop": self.photos.crop,
         }
+
+    def parameter_groups(self) -> list[tuple[list[nn.Parameter], float]]:
+        norm_ids = {id(p) for norm in self.model.norms() for p in norm.parameters()}
+        shared = [p for p in self.model.parameters() if id(p) not in norm_ids]
+        norms = [p for p in self.model.parameters() if id(p) in norm_ids]
+        return [(shared, 1.0), (norms, self.weights.norm_learning_rate_scale)]
 
     def losses(self, generator: torch.Generator, batch_size: int) -> dict[str, Tensor]:
         photos = self.photos.sample(batch_size, generator).to(self.device)
@@ -173,6 +184,7 @@ def style_names_of(paths: Sequence[str]) -> list[str]:
 
 
 MODEL_NAME = "model.safetensors"
+MODEL_CARD_NAME = "MODEL_CARD.md"
 
 
 def train_feedforward(
@@ -234,6 +246,8 @@ def train_feedforward(
         "torch": torch.__version__,
     }
     model_path = save_style_network(network.cpu(), names, run_dir / MODEL_NAME, info=info)
+    card = render_model_card(names, network.spec.as_dict(), parameter_count(network), info)
+    (run_dir / MODEL_CARD_NAME).write_text(card, encoding="utf-8")
     if interrupted is not None:
         raise interrupted
     assert result is not None

@@ -50,6 +50,10 @@ class Objective(Protocol):
         """What must match for a checkpoint to be resumed (shapes, style names, loss settings)."""
         ...
 
+    def parameter_groups(self) -> list[tuple[list[nn.Parameter], float]]:
+        """Trainable parameters, each group with its learning-rate multiplier."""
+        ...
+
 
 @dataclass(frozen=True)
 class TrainingOptions:
@@ -127,7 +131,10 @@ def train(
     except OSError as error:
         raise OutputError(f"cannot create {run_dir}: {error.strerror}") from error
     model = objective.model
-    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=options.learning_rate)
+    groups = objective.parameter_groups()
+    optimizer = torch.optim.Adam(
+        [{"params": params, "lr": options.learning_rate * scale, "scale": scale} for params, scale in groups]
+    )
     checkpoint_path = run_dir / CHECKPOINT_NAME
     step, elapsed_before = 0, 0.0
     log: list[dict[str, float]] = []
@@ -147,7 +154,7 @@ def train(
                 break
             learning_rate = options.learning_rate_at(step)
             for group in optimizer.param_groups:
-                group["lr"] = learning_rate
+                group["lr"] = learning_rate * group["scale"]
             terms = objective.losses(step_generator(options.seed, step), options.batch_size)
             optimizer.zero_grad(set_to_none=True)
             terms["total"].backward()  # type: ignore[no-untyped-call]

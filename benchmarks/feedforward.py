@@ -1,0 +1,217 @@
+"""Benchmark of the feed-forward presets: speed, memory and quality next to the Gatys result, in one run.
+
+    .venv/bin/python benchmarks/feedforward.py [--sizes 512,1024] [--repeats 5] [--workdir out/bench_ff]
+
+Speed rows: seconds per image (median of --repeats after one warm-up, the whole `NetworkStylizer.stylize` call:
+padding, network, colour handling) and peak RSS, each cell in its own process, for the shipped network and for
+untrained networks of other shapes (width/blocks/downsamplings/edge kernel): what the shape costs.
+Quality rows: the shipped network's output for each pair scored by the fp32 VGG16 evaluator of benchmarks/gatys.py
+(default Gatys layers and weights, style image at the content's size), next to `GatysConfig(size=512)`'s result.
+Pairs default to test photos with paintings the presets were trained on; needs ../shared/data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "data"
+sys.path.insert(0, str(ROOT / "benchmarks"))
+ARCHITECTURES = ("shipped", "8/3/3/9", "12/5/3/9", "16/5/2/9", "32/5/2/9")
+PAIRS = ("tubingen:starry_night", "golden_gate:the_scream", "chicago:udnie")
+
+
+def photo(name: str, size: int) -> torch.Tensor:
+    from painterly.image.io import load_image, resize_long_side
+
+    return resize_long_side(load_image(SHARED / "photos" / "test" / f"{name}.jpg", max_pixels=None), size)
+
+
+def stylizer_for(architecture: str, precision: str) -> Any:
+    from painterly.methods.feedforward import NetworkSpec, StyleNetwork
+    from painterly.methods.stylizer import NetworkStylizer
+    from painterly.presets import load_presets
+
+    if architecture == "shipped":
+        network, names = load_presets()
+    else:
+        width, blocks, downsamplings, kernel = (int(part) for part in architecture.split("/"))
+        torch.manual_seed(0)
+        network = StyleNetwork(NetworkSpec(width, blocks, downsamplings, kernel, styles=10))
+        names = [f"style{index}" for index in range(10)]
+    return NetworkStylizer(network, names, device="cpu", precision=precision)
+
+
+def measure_speed(architecture: str, size: int, precision: str, repeats: int) -> dict[str, Any]:
+    """Runs in a child process: one network shape at one size and precision."""
+    from painterly.methods.feedforward import parameter_count
+
+    stylizer = stylizer_for(architecture, precision)
+    content = photo("tubingen", size)
+    blend = {stylizer.style_names[0]: 1.0}
+    stylizer.stylize(content, blend)
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        stylizer.stylize(content, blend)
+        times.append(time.perf_counter() - started)
+    return {
+        "architecture": architecture,
+        "spec": stylizer.network.spec.as_dict(),
+        "parameters": parameter_count(stylizer.network),
+        "size": size,
+        "height_width": list(content.shape[-2:]),
+        "precision": precision,
+        "seconds": statistics.median(times),
+        "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+def quality_rows(sizes: list[int], pairs: list[str], workdir: Path) -> list[dict[str, Any]]:
+    from gatys import evaluate
+    from painterly.config import GatysConfig
+    from painterly.image.io import load_image, resize_long_side, save_image
+    from painterly.methods.gatys import GatysTransfer
+
+    rows = []
+    for pair in pairs:
+        content_name, style_name = pair.split(":")
+        style_full = load_image(SHARED / "styles" / f"{style_name}.jpg", max_pixels=None)
+        gatys_path = workdir / f"gatys_{content_name}_{style_name}_512.pt"
+        if not gatys_path.is_file():
+            started = time.perf_counter()
+            result = GatysTransfer(GatysConfig(size=512)).run(photo(content_name, 512), [style_full])
+            torch.save({"image": result.image, "seconds": time.perf_counter() - started}, gatys_path)
+        gatys = torch.load(gatys_path)
+        content_512 = photo(content_name, 512)
+        gatys_losses = evaluate(gatys["image"], content_512, resize_long_side(style_full, 512))
+        rows.append(
+            {
+                "pair": pair,
+                "method": "gatys (defaults)",
+                "size": 512,
+                "precision": "bf16",
+                "seconds": gatys["seconds"],
+                **gatys_losses,
+            }
+        )
+        save_image(gatys["image"], workdir / f"gatys_{content_name}_{style_name}_512.png")
+        for size in sizes:
+            content = photo(content_name, size)
+            for precision in ("fp32", "bf16"):
+                stylizer = stylizer_for("shipped", precision)
+                started = time.perf_counter()
+                image = stylizer.stylize(content, {style_name: 1.0})
+                seconds = time.perf_counter() - started
+                save_image(image, workdir / f"preset_{content_name}_{style_name}_{size}_{precision}.png")
+                losses = evaluate(image, content, resize_long_side(style_full, size))
+                rows.append(
+                    {
+                        "pair": pair,
+                        "method": "preset",
+                        "size": size,
+                        "precision": precision,
+                        "seconds": seconds,
+                        "image": image,
+                        **losses,
+                    }
+                )
+    return rows
+
+
+def run_child(command: list[str]) -> dict[str, Any]:
+    done = subprocess.run([sys.executable, __file__, *command], capture_output=True, text=True, check=True)
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="512,1024")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument(
+        "--architectures", default=",".join(ARCHITECTURES), help="'shipped' or width/blocks/downsamplings/edge_kernel"
+    )
+    parser.add_argument("--pairs", default=",".join(PAIRS), help="photo:painting names from ../shared/data")
+    parser.add_argument("--large", type=int, default=4096, help="also time one tiled image this long (0: skip)")
+    parser.add_argument("--workdir", type=Path, help="images go here; Gatys results here are reused")
+    parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        architecture, size, precision, repeats = args.child
+        print(json.dumps(measure_speed(architecture, int(size), precision, int(repeats))))
+        return
+    if not SHARED.is_dir():
+        sys.exit(f"needs {SHARED} (test photos and paintings)")
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="painterly-bench-ff-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    sizes = [int(size) for size in args.sizes.split(",")]
+
+    speed = []
+    for architecture in args.architectures.split(","):
+        for size in sizes:
+            for precision in ("fp32", "bf16"):
+                speed.append(run_child(["--child", architecture, str(size), precision, str(args.repeats)]))
+                print(f"  timed {architecture} {size} {precision}: {speed[-1]['seconds']:.3f} s", file=sys.stderr)
+    if args.large:
+        speed.append(run_child(["--child", "shipped", str(args.large), "bf16", "1"]))
+    print(f"\nspeed: median of {args.repeats} after a warm-up; photo tubingen; each cell in its own process")
+    header = f"{'network (w/blocks/down/k)':<26} {'params':>8} {'size':>11} {'prec':<5} {'s/image':>8} {'peak MB':>8}"
+    print(header)
+    print("-" * len(header))
+    for row in speed:
+        spec = row["spec"]
+        shape = f"{spec['width']}/{spec['residual_blocks']}/{spec['downsamplings']}/{spec['edge_kernel']}"
+        name = f"{row['architecture']} {shape}" if row["architecture"] == "shipped" else f"untrained {shape}"
+        height, width = row["height_width"]
+        print(
+            f"{name:<26} {row['parameters']:>8} {f'{width}x{height}':>11} {row['precision']:<5} "
+            f"{row['seconds']:>8.3f} {row['peak_mb']:>8.0f}"
+        )
+
+    quality = quality_rows(sizes, args.pairs.split(","), workdir)
+    print("\nquality: fp32 VGG16 evaluator, Gatys default layers and weights (lower is closer)")
+    header = f"{'pair':<26} {'method':<17} {'size':>5} {'prec':<5} {'seconds':>8} {'content':>8} {'style':>8}"
+    print(header)
+    print("-" * len(header))
+    for row in quality:
+        print(
+            f"{row['pair']:<26} {row['method']:<17} {row['size']:>5} {row['precision']:<5} {row['seconds']:>8.2f} "
+            f"{row['content']:>8.4g} {row['style']:>8.4g}"
+        )
+    for pair in args.pairs.split(","):
+        gatys = next(r for r in quality if r["pair"] == pair and r["method"] != "preset")
+        for row in (r for r in quality if r["pair"] == pair and r["method"] == "preset" and r["size"] == 512):
+            print(
+                f"{pair} 512 px {row['precision']}: preset style loss = {row['style'] / gatys['style']:.2f}x "
+                f"Gatys, content loss = {row['content'] / gatys['content']:.2f}x Gatys"
+            )
+        by_precision = {
+            r["precision"]: r
+            for r in quality
+            if r["pair"] == pair and r["method"] == "preset" and r["size"] == max(sizes)
+        }
+        difference = float((by_precision["bf16"]["image"] - by_precision["fp32"]["image"]).abs().mean())
+        print(f"{pair} {max(sizes)} px bf16 vs fp32: mean |pixel difference| {difference:.4f} (of 1)")
+    shipped = {(r["size"], r["precision"]): r["seconds"] for r in speed if r["architecture"] == "shipped"}
+    for size in sizes:
+        if (size, "bf16") in shipped:
+            print(
+                f"shipped network at {size} px: bf16 {shipped[(size, 'bf16')]:.3f} s, fp32 "
+                f"{shipped[(size, 'fp32')]:.3f} s per image"
+            )
+    print(f"images: {workdir}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,68 @@
+"""A model card for a trained feed-forward network, written from the record stored in its model file."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+PAINTINGS = {
+    "starry_night": "Vincent van Gogh, The Starry Night (1889)",
+    "the_scream": "Edvard Munch, The Scream (1893)",
+    "shipwreck": "J. M. W. Turner, The Shipwreck (1805)",
+    "woman_with_hat_matisse": "Henri Matisse, Woman with a Hat (1905)",
+    "mondrian": "Piet Mondrian, composition",
+    "picasso_selfport1907": "Pablo Picasso, Self-Portrait (1907)",
+    "seated_nude": "Pablo Picasso, Seated Nude (1909-10)",
+    "udnie": "Francis Picabia, Udnie (1913)",
+    "contrast_of_forms": "Fernand Léger, Contrast of Forms (1913)",
+    "the_resevoir_at_poitiers": "Jean Metzinger, The Reservoir at Poitiers (1905)",
+}
+
+
+def render_model_card(names: Sequence[str], spec: Mapping[str, int], parameters: int, info: Mapping[str, Any]) -> str:
+    """Markdown: styles and their sources, data, network, training settings, time and final losses, licences."""
+    losses = info.get("final_losses", {})
+    options = info.get("options", {})
+    settings = info.get("losses", {})
+    lines = [
+        "# painterly presets: model card",
+        "",
+        f"One feed-forward network, {len(names)} styles (conditional instance norm), trained by painterly's own code "
+        "(`painterly train feedforward`).",
+        "",
+        "## Styles",
+        "",
+        *[f"- `{name}`: {PAINTINGS.get(name, 'user-supplied painting')}" for name in names],
+        "",
+        "The paintings are in the public domain by age (several only in the US); they come from the example folders "
+        "of public neural-style-transfer repositories. The network weights are painterly's, under its MIT licence.",
+        "",
+        "## Data and training",
+        "",
+        f"- Photos: {info.get('photos', 'unknown')}.",
+        f"- Network: width {spec.get('width')}, {spec.get('residual_blocks')} residual blocks, "
+        f"{spec.get('downsamplings')} stride-2 downsamplings, {spec.get('edge_kernel')}x{spec.get('edge_kernel')} "
+        f"edge convolutions; {parameters:,} parameters; stored in fp16.",
+        f"- Losses: VGG16 (ImageNet) content at {', '.join(settings.get('content_layers', {}))}, Gram style at "
+        f"{', '.join(f'{k} x{v:g}' for k, v in settings.get('style_layers', {}).items())}; style weight "
+        f"{settings.get('style_weight', 0):g}, content weight {settings.get('content_weight', 0):g}, TV weight "
+        f"{settings.get('tv_weight', 0):g}; paintings seen at {settings.get('style_size')} px long side.",
+        f"- Optimiser: Adam, learning rate {options.get('learning_rate')} with {options.get('warmup_steps')} warm-up "
+        f"steps and cosine decay to {options.get('final_learning_rate_ratio')}x; norm parameters at "
+        f"{settings.get('norm_learning_rate_scale', 1)}x; batch {options.get('batch_size')}; "
+        f"seed {options.get('seed')}.",
+        f"- Trained {info.get('steps')} of {info.get('planned_steps')} planned steps in "
+        f"{float(info.get('seconds', 0)) / 60:.0f} minutes on 2 CPU cores ({info.get('precision')} autocast, "
+        f"torch {info.get('torch')}).",
+        "- Final losses (mean of the last 50 steps): "
+        + ", ".join(f"{key} {value:.4g}" for key, value in losses.items() if "/" not in key)
+        + ".",
+        "",
+        "## Limits",
+        "",
+        "- Brush-stroke size is fixed relative to pixels: on large photos use `--style-scale` above 1.",
+        "- A slim network trained for two hours on 300 photos: styles are recognisable, fine painterly detail and "
+        "faithful colours are below what optimisation (`painterly transfer`) gives.",
+        "",
+    ]
+    return "\n".join(lines)
