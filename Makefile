@@ -22,6 +22,7 @@ weights: $(STAMP)
 
 demo: weights
 	$(BIN)/painterly demo -o out/demo.png
+	$(BIN)/painterly demo --preset starry_night -o out/demo_preset.png
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
@@ -33,6 +34,7 @@ test: weights lint
 
 bench: weights
 	$(BIN)/python benchmarks/gatys.py
+	$(BIN)/python benchmarks/feedforward.py
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache

@@ -224,3 +224,19 @@ def test_train_feedforward_cli_end_to_end(
     assert main([*common, "--steps", "5", "--budget", "soon"]) == 2
     assert "cannot read the duration 'soon'" in capsys.readouterr().err
     assert main([*common[:3], str(tmp_path / "nothing"), *common[4:], "--steps", "5"]) == 3
+
+
+def test_python_api_preset_route(model: Path, photo: Path) -> None:
+    import painterly
+    from painterly.errors import ConfigError
+
+    picture = painterly.stylize(str(photo), "scream:0.5,udnie:0.5", method="preset", strength=0.5)
+    assert picture.size == (61, 45)
+    array = painterly.stylize(np.zeros((20, 30, 3), np.float32), {"starry": 1.0}, method="preset")
+    assert array.shape == (20, 30, 3) and array.dtype == np.float32
+    tensor = painterly.stylize(gradient_image(16, 24), "udnie", method="preset", strength=0.0)
+    assert torch.equal(tensor, gradient_image(16, 24))
+    with pytest.raises(ConfigError, match="unknown option"):
+        painterly.stylize(str(photo), "udnie", method="preset", iterations=3)
+    with pytest.raises(ConfigError, match="preset name"):
+        painterly.stylize(str(photo), 3, method="preset")

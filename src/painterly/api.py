@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeAlias, cast
 
@@ -24,7 +24,7 @@ from .image.io import DEFAULT_MAX_PIXELS, LoadedImage, as_loaded_image, resize_t
 from .methods.gatys import GatysResult, GatysTransfer, ProgressCallback
 
 ImageInput: TypeAlias = str | os.PathLike[str] | Image.Image | np.ndarray | torch.Tensor
-METHODS = ("gatys",)
+METHODS = ("gatys", "preset")
 
 
 @dataclass(frozen=True)
@@ -103,17 +103,54 @@ def stylize(
     :class:`GatysConfig` (``size``, ``iterations``, ``strength``, ``style_blend``, ``color``, ...), applied on top of
     ``config``. The result has the content's kind: a PIL image for a path or PIL input (RGBA when the content had
     alpha), a float32 (H, W, 3|4) array in [0, 1] for numpy input, a (1, 3|4, H, W) tensor for tensor input.
+
+    ``method="preset"`` runs a shipped feed-forward network instead: ``style`` is a preset name, a blend
+    ``"a:0.7,b:0.3"`` or ``{"a": 0.7, "b": 0.3}``, and ``options`` are those of :class:`StylizeOptions`
+    (``strength``, ``color``, ``style_scale``, ``size``, ``tile_size``) plus ``device``, ``precision``, ``model``.
+
+    >>> painterly.stylize("photo.jpg", "starry_night:0.7,the_scream:0.3", method="preset")  # doctest: +SKIP
     """
     if method not in METHODS:
         raise ConfigError(f"unknown method '{method}': choose one of {', '.join(METHODS)}")
+    if method == "preset":
+        return _stylize_with_preset(content, style, max_pixels=max_pixels, **options)
     full_config = GatysConfig.from_mapping(options, base=config or GatysConfig())
     styles: list[ImageInput] = list(style) if isinstance(style, list | tuple) else [cast(ImageInput, style)]
     inputs = load_inputs(content, styles, config=full_config, masks=masks, max_pixels=max_pixels)
     result = run_transfer(inputs, full_config, progress=progress)
-    alpha = output_alpha(inputs.content, result.image)
+    return _like_input(content, result.image, output_alpha(inputs.content, result.image))
+
+
+def _like_input(content: ImageInput, image: torch.Tensor, alpha: torch.Tensor | None) -> Any:
+    """The result in the content's kind: tensor, numpy array, or PIL image."""
     if isinstance(content, torch.Tensor):
-        return result.image if alpha is None else torch.cat([result.image, alpha], dim=1)
+        return image if alpha is None else torch.cat([image, alpha], dim=1)
     if isinstance(content, np.ndarray):
-        stacked = result.image if alpha is None else torch.cat([result.image, alpha], dim=1)
+        stacked = image if alpha is None else torch.cat([image, alpha], dim=1)
         return stacked[0].permute(1, 2, 0).numpy().astype(np.float32)
-    return to_pil(result.image, alpha)
+    return to_pil(image, alpha)
+
+
+def _stylize_with_preset(content: ImageInput, style: Any, *, max_pixels: int | None, **options: Any) -> Any:
+    """``method="preset"``: ``style`` names a preset or a blend ("a:0.7,b:0.3" or {"a": 0.7, "b": 0.3})."""
+    from .methods.stylizer import NetworkStylizer, StylizeOptions
+    from .presets import load_presets, parse_blend
+
+    if isinstance(style, str):
+        blend = parse_blend(style)
+    elif isinstance(style, Mapping):
+        blend = {str(name): float(weight) for name, weight in style.items()}
+    else:
+        raise ConfigError("with method='preset', style is a preset name, 'a:0.7,b:0.3' or a {name: weight} mapping")
+    device, precision = options.pop("device", "auto"), options.pop("precision", "auto")
+    model = options.pop("model", None)
+    try:
+        stylize_options = StylizeOptions(**options)
+    except TypeError as error:
+        raise ConfigError(f"unknown option for method='preset': {error}") from error
+    loaded = as_loaded_image(content, max_pixels=max_pixels)
+    network, names = load_presets(model)
+    image = NetworkStylizer(network, names, device=device, precision=precision).stylize(
+        loaded.rgb, blend, stylize_options
+    )
+    return _like_input(content, image, output_alpha(loaded, image))

@@ -92,7 +92,9 @@ def train() -> None:
 @click.option("--blocks", default=5, show_default=True, type=click.IntRange(min=0), help="Residual blocks.")
 @click.option("--downsamplings", default=3, show_default=True, type=click.IntRange(min=1, max=5))
 @click.option("--edge-kernel", default=9, show_default=True, type=click.IntRange(min=1))
-@click.option("--style-weight", default=1e4, show_default=True, type=float)
+@click.option("--input-skip/--no-input-skip", default=True, show_default=True,
+              help="Add the photo to the network's output (learns the change; much faster to train).")
+@click.option("--style-weight", default=1e5, show_default=True, type=float)
 @click.option("--content-weight", default=1.0, show_default=True, type=float)
 @click.option("--tv-weight", default=1.0, show_default=True, type=float)
 @click.option(
@@ -142,6 +144,7 @@ def feedforward(**params: Any) -> int:
         downsamplings=params["downsamplings"],
         edge_kernel=params["edge_kernel"],
         styles=len(style_files),
+        input_skip=params["input_skip"],
     )
     weights = PerceptualWeights(
         content_weight=params["content_weight"],

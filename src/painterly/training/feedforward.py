@@ -6,6 +6,7 @@ targets (computed once), while the convolutions are shared by all styles.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -39,7 +40,7 @@ class PerceptualWeights:
     content_layers: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_CONTENT_LAYERS))
     style_layers: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_STYLE_LAYERS))
     content_weight: float = 1.0
-    style_weight: float = 1e4
+    style_weight: float = 1e5
     tv_weight: float = 1.0
     style_size: int = 320
     norm_learning_rate_scale: float = 5.0
@@ -212,7 +213,7 @@ def train_feedforward(
 
     weights = weights or PerceptualWeights()
     if spec.styles != len(style_files):
-        spec = NetworkSpec(**{**spec.as_dict(), "styles": len(style_files)})
+        spec = dataclasses.replace(spec, styles=len(style_files))
     names = style_names_of([str(path) for path in style_files])
     torch_device = resolve_device(device)
     dtype = resolve_precision(precision, torch_device)
