@@ -38,6 +38,8 @@ def randomised(spec: NetworkSpec, seed: int = 0) -> StyleNetwork:
         for norm in network.norms():
             norm.scale.uniform_(0.5, 1.5)
             norm.shift.normal_(0, 0.3)
+        if spec.input_skip:  # such a network starts as the identity; give its last layer some weights
+            network.tail.conv.weight.normal_(0, 0.05)
     return network.eval()
 
 
@@ -149,6 +151,12 @@ def test_spec_validation_and_round_trip() -> None:
         NetworkSpec.from_dict({"input_skip": 1})
     skip = NetworkSpec(width=4, residual_blocks=1, input_skip=True)
     assert NetworkSpec.from_dict(skip.as_dict()) == skip
+
+
+def test_input_skip_network_starts_as_the_identity() -> None:
+    network = StyleNetwork(NetworkSpec(width=4, residual_blocks=1, downsamplings=2, styles=2, input_skip=True))
+    image = gradient_image(21, 30)
+    assert torch.equal(network(image, style_weights(2, {1: 1.0})), image)
 
 
 def test_input_skip_adds_the_image() -> None:

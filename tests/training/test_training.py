@@ -64,6 +64,18 @@ def test_crop_sampler_rejects_bad_settings(tmp_path: Path) -> None:
     assert len(load_folder(tmp_path, crop=32)) == 2
 
 
+def test_balanced_style_ids_cover_the_styles() -> None:
+    from painterly.training.feedforward import balanced_style_ids
+
+    ids = balanced_style_ids(10, 4, step_generator(0, 1))
+    assert len(set(ids.tolist())) == 4 and ids.max() < 10
+    counts = torch.bincount(balanced_style_ids(3, 12, step_generator(0, 2)), minlength=3)
+    assert counts.tolist() == [4, 4, 4]
+    assert not torch.equal(
+        balanced_style_ids(10, 10, step_generator(0, 3)), balanced_style_ids(10, 10, step_generator(0, 4))
+    )
+
+
 def test_learning_rate_schedule() -> None:
     options = TrainingOptions(steps=100, learning_rate=1e-3, warmup_steps=10, final_learning_rate_ratio=0.1)
     assert options.learning_rate_at(0) < options.learning_rate_at(9) < 1e-3

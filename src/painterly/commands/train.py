@@ -83,18 +83,22 @@ def train() -> None:
     type=click.Path(path_type=Path),
     help="Run folder: checkpoint, log.json, loss.png, previews/, model.safetensors.",
 )
-@click.option("--steps", default=7000, show_default=True, type=click.IntRange(min=1))
+@click.option("--steps", default=4000, show_default=True, type=click.IntRange(min=1))
 @click.option("--budget", default=None, help="Wall-clock limit for this invocation, e.g. 2h or 90m.")
-@click.option("--batch", "batch_size", default=4, show_default=True, type=click.IntRange(min=1))
-@click.option("--crop", default=192, show_default=True, type=click.IntRange(min=32))
+@click.option("--batch", "batch_size", default=10, show_default=True, type=click.IntRange(min=1))
+@click.option("--crop", default=128, show_default=True, type=click.IntRange(min=32))
 @click.option("--lr", "learning_rate", default=1e-3, show_default=True, type=float)
-@click.option("--width", default=8, show_default=True, type=click.IntRange(min=1), help="Channels at full size.")
+@click.option("--width", default=16, show_default=True, type=click.IntRange(min=1), help="Channels at full size.")
 @click.option("--blocks", default=5, show_default=True, type=click.IntRange(min=0), help="Residual blocks.")
-@click.option("--downsamplings", default=3, show_default=True, type=click.IntRange(min=1, max=5))
+@click.option("--downsamplings", default=2, show_default=True, type=click.IntRange(min=1, max=5))
 @click.option("--edge-kernel", default=9, show_default=True, type=click.IntRange(min=1))
-@click.option("--input-skip/--no-input-skip", default=True, show_default=True,
-              help="Add the photo to the network's output (learns the change; much faster to train).")
-@click.option("--style-weight", default=1e5, show_default=True, type=float)
+@click.option(
+    "--input-skip/--no-input-skip",
+    default=True,
+    show_default=True,
+    help="Add the photo to the network's output (learns the change; much faster to train).",
+)
+@click.option("--style-weight", default=3e5, show_default=True, type=float)
 @click.option("--content-weight", default=1.0, show_default=True, type=float)
 @click.option("--tv-weight", default=1.0, show_default=True, type=float)
 @click.option(

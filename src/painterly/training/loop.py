@@ -30,6 +30,9 @@ CHECKPOINT_NAME = "checkpoint.pt"
 LOG_NAME = "log.json"
 PLOT_NAME = "loss.png"
 CHECKPOINT_FORMAT = 1
+# Adam's second-moment memory: 0.999 remembers the huge gradients of the first steps for ~1000 steps and stalls
+# learning (measured: |m|/sqrt(v) ~ 0.01 on the norm rows after 600 steps); 0.99 forgets them within ~100.
+ADAM_BETA2 = 0.99
 
 
 class Objective(Protocol):
@@ -133,7 +136,8 @@ def train(
     model = objective.model
     groups = objective.parameter_groups()
     optimizer = torch.optim.Adam(
-        [{"params": params, "lr": options.learning_rate * scale, "scale": scale} for params, scale in groups]
+        [{"params": params, "lr": options.learning_rate * scale, "scale": scale} for params, scale in groups],
+        betas=(0.9, ADAM_BETA2),
     )
     checkpoint_path = run_dir / CHECKPOINT_NAME
     step, elapsed_before = 0, 0.0
