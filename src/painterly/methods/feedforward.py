@@ -221,8 +221,9 @@ class StyleNetwork(nn.Module):
             channels //= 2
         self.tail = _Conv(channels, 3, spec.edge_kernel)
         if spec.input_skip:  # start as the identity: no huge first gradients (they would stall Adam for ~1000 steps)
-            nn.init.zeros_(self.tail.conv.weight)
-            nn.init.zeros_(self.tail.conv.bias)
+            with torch.no_grad():
+                for parameter in self.tail.conv.parameters():
+                    parameter.zero_()
 
     def norms(self) -> list[ConditionalInstanceNorm]:
         return [module for module in self.modules() if isinstance(module, ConditionalInstanceNorm)]
