@@ -25,9 +25,12 @@ from typing import Any
 
 import torch
 
+from painterly.devices import cpu_supports_bf16
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
 sys.path.insert(0, str(ROOT / "benchmarks"))
+PRECISIONS = ("fp32", "bf16") if cpu_supports_bf16() else ("fp32",)
 ARCHITECTURES = ("shipped", "8/3/3/9", "12/5/3/9", "16/5/2/9", "32/5/2/9")
 PAIRS = ("tubingen:starry_night", "golden_gate:the_scream", "chicago:udnie")
 
@@ -74,7 +77,7 @@ def measure_speed(architecture: str, size: int, precision: str, repeats: int) ->
         "height_width": list(content.shape[-2:]),
         "precision": precision,
         "seconds": statistics.median(times),
-        "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,  # KiB on Linux
     }
 
 
@@ -109,7 +112,7 @@ def quality_rows(sizes: list[int], pairs: list[str], workdir: Path) -> list[dict
                 "pair": pair,
                 "method": "gatys (defaults)",
                 "size": 512,
-                "precision": "bf16",
+                "precision": "auto",
                 "seconds": gatys["seconds"],
                 **gatys_losses,
             }
@@ -117,7 +120,7 @@ def quality_rows(sizes: list[int], pairs: list[str], workdir: Path) -> list[dict
         save_image(gatys["image"], workdir / f"gatys_{content_name}_{style_name}_512.png")
         for size in sizes:
             content = photo(content_name, size)
-            for precision in ("fp32", "bf16"):
+            for precision in PRECISIONS:
                 stylizer = stylizer_for("shipped", precision)
                 started = time.perf_counter()
                 image = stylizer.stylize(content, {style_name: 1.0})
@@ -139,7 +142,9 @@ def quality_rows(sizes: list[int], pairs: list[str], workdir: Path) -> list[dict
 
 
 def run_child(command: list[str]) -> dict[str, Any]:
-    done = subprocess.run([sys.executable, __file__, *command], capture_output=True, text=True, check=True)
+    done = subprocess.run([sys.executable, __file__, *command], capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        sys.exit(f"child {' '.join(command)} failed:\n{done.stderr}")
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
@@ -174,11 +179,11 @@ def main() -> None:
     speed = []
     for architecture in args.architectures.split(","):
         for size in sizes:
-            for precision in ("fp32", "bf16"):
+            for precision in PRECISIONS:
                 speed.append(run_child(["--child", architecture, str(size), precision, str(args.repeats)]))
                 print(f"  timed {architecture} {size} {precision}: {speed[-1]['seconds']:.3f} s", file=sys.stderr)
     if args.large:
-        speed.append(run_child(["--child", "shipped", str(args.large), "bf16", "1"]))
+        speed.append(run_child(["--child", "shipped", str(args.large), PRECISIONS[-1], "1"]))
     print(f"\nspeed: median of {args.repeats} after a warm-up; photo tubingen; each cell in its own process")
     header = f"{'network (w/blocks/down/k)':<26} {'params':>8} {'size':>11} {'prec':<5} {'s/image':>8} {'peak MB':>8}"
     print(header)
@@ -217,8 +222,9 @@ def main() -> None:
             for r in quality
             if r["pair"] == pair and r["method"] == "preset" and r["size"] == max(sizes)
         }
-        difference = float((by_precision["bf16"]["image"] - by_precision["fp32"]["image"]).abs().mean())
-        print(f"{pair} {max(sizes)} px bf16 vs fp32: mean |pixel difference| {difference:.4f} (of 1)")
+        if "bf16" in by_precision:
+            difference = float((by_precision["bf16"]["image"] - by_precision["fp32"]["image"]).abs().mean())
+            print(f"{pair} {max(sizes)} px bf16 vs fp32: mean |pixel difference| {difference:.4f} (of 1)")
     shipped = {(r["size"], r["precision"]): r["seconds"] for r in speed if r["architecture"] == "shipped"}
     for size in sizes:
         if (size, "bf16") in shipped:

@@ -42,6 +42,12 @@ def test_presets_lists_the_styles(model: Path, capsys: pytest.CaptureFixture[str
     assert "7 training steps" in captured.err
 
 
+def test_presets_card_of_another_model(model: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["presets", "--card", "--model", str(model)]) == 0
+    card = capsys.readouterr().out
+    assert "`starry`" in card and "Trained 7 of" in card and "Check the licences" in card
+
+
 def test_stylize_with_a_preset_and_a_blend(model: Path, photo: Path, tmp_path: Path) -> None:
     single = tmp_path / "single.png"
     assert main(["stylize", str(photo), "--preset", "scream", "-o", str(single), "--precision", "fp32"]) == 0
@@ -240,3 +246,7 @@ def test_python_api_preset_route(model: Path, photo: Path) -> None:
         painterly.stylize(str(photo), "udnie", method="preset", iterations=3)
     with pytest.raises(ConfigError, match="preset name"):
         painterly.stylize(str(photo), 3, method="preset")
+    with pytest.raises(ConfigError, match="no config, masks or progress"):
+        painterly.stylize(str(photo), "udnie", method="preset", masks=[str(photo)])
+    with pytest.raises(ConfigError, match="must be numbers"):
+        painterly.stylize(str(photo), {"udnie": "lots"}, method="preset")

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -113,6 +114,8 @@ def stylize(
     if method not in METHODS:
         raise ConfigError(f"unknown method '{method}': choose one of {', '.join(METHODS)}")
     if method == "preset":
+        if config is not None or masks is not None or progress is not None:
+            raise ConfigError("method='preset' takes no config, masks or progress (they belong to method='gatys')")
         return _stylize_with_preset(content, style, max_pixels=max_pixels, **options)
     full_config = GatysConfig.from_mapping(options, base=config or GatysConfig())
     styles: list[ImageInput] = list(style) if isinstance(style, list | tuple) else [cast(ImageInput, style)]
@@ -139,15 +142,20 @@ def _stylize_with_preset(content: ImageInput, style: Any, *, max_pixels: int | N
     if isinstance(style, str):
         blend = parse_blend(style)
     elif isinstance(style, Mapping):
-        blend = {str(name): float(weight) for name, weight in style.items()}
+        try:
+            blend = {str(name): float(weight) for name, weight in style.items()}
+        except (TypeError, ValueError) as error:
+            raise ConfigError(f"preset weights must be numbers, got {dict(style)}") from error
     else:
         raise ConfigError("with method='preset', style is a preset name, 'a:0.7,b:0.3' or a {name: weight} mapping")
     device, precision = options.pop("device", "auto"), options.pop("precision", "auto")
     model = options.pop("model", None)
-    try:
-        stylize_options = StylizeOptions(**options)
-    except TypeError as error:
-        raise ConfigError(f"unknown option for method='preset': {error}") from error
+    known = {field.name for field in dataclasses.fields(StylizeOptions)}
+    unknown = sorted(set(options) - known)
+    if unknown:
+        valid = ", ".join(sorted(known))
+        raise ConfigError(f"unknown option(s) for method='preset': {', '.join(unknown)}; valid: {valid}")
+    stylize_options = StylizeOptions(**options)
     loaded = as_loaded_image(content, max_pixels=max_pixels)
     network, names = load_presets(model)
     image = NetworkStylizer(network, names, device=device, precision=precision).stylize(

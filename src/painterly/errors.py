@@ -37,3 +37,9 @@ class DeviceError(PainterlyError):
     """The requested compute device is not available."""
 
     exit_code = 6
+
+
+class TrainingError(PainterlyError):
+    """Training cannot go on: the loss diverged, or a checkpoint does not fit the run."""
+
+    exit_code = 7

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -70,27 +71,37 @@ def export_network(
     example = torch.rand(1, 3, 6 * stride + 3, 8 * stride + 5)  # not multiples of the stride: padding stays in
     weights = style_weights(network.spec.styles, {0: 1.0})
     wrapper = PortableNetwork(network).eval()
+    if format == "onnx":
+        _require_onnx()
+    temporary = path.with_name(path.stem + ".partial" + path.suffix)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with _portable_norms(network), torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             names = json.dumps(style_names or [f"style{index}" for index in range(network.spec.styles)])
             if format == "onnx":
-                _export_onnx(wrapper, example, weights, path, names)
+                _export_onnx(wrapper, example, weights, temporary, names)
             else:
-                _export_torchscript(wrapper, example, weights, path, names)
+                _export_torchscript(wrapper, example, weights, temporary, names)
+        os.replace(temporary, path)
     except OSError as error:
         raise OutputError(f"cannot write {path}: {error.strerror}") from error
+    finally:
+        temporary.unlink(missing_ok=True)
     return path
 
 
-def _export_onnx(wrapper: PortableNetwork, example: Tensor, weights: Tensor, path: Path, names: str) -> None:
+def _require_onnx() -> None:
     try:
-        import onnxscript  # noqa: F401  (the exporter needs it; say so clearly if it is missing)
+        import onnx  # noqa: F401
+        import onnxscript  # noqa: F401  (the dynamo exporter needs it)
     except ImportError as error:
         raise ConfigError(
             "ONNX export needs the packages onnx and onnxscript: pip install 'painterly[export]'"
         ) from error
+
+
+def _export_onnx(wrapper: PortableNetwork, example: Tensor, weights: Tensor, path: Path, names: str) -> None:
     height = torch.export.Dim("height", min=2 * wrapper.stride, max=16384)
     width = torch.export.Dim("width", min=2 * wrapper.stride, max=16384)
     import io

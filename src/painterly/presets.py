@@ -43,6 +43,20 @@ def model_card_path() -> Path:
     return Path(str(resources.files("painterly") / "data" / MODEL_CARD_FILE))
 
 
+def model_card_text(model: Path | None = None) -> str:
+    """The shipped model card, or for another model file a card rendered from the record stored in it."""
+    if model is None and not os.environ.get("PAINTERLY_PRESETS"):
+        path = model_card_path()
+        if not path.is_file():
+            raise WeightsError(f"the model card {path} is missing from the installation")
+        return path.read_text(encoding="utf-8")
+    from .methods.feedforward import parameter_count
+    from .training.model_card import render_model_card
+
+    network, names, info = load_style_network(model or presets_path())
+    return render_model_card(names, network.spec.as_dict(), parameter_count(network), info)
+
+
 def list_presets(model: Path | None = None) -> list[Preset]:
     path = model or presets_path()
     if not path.is_file():

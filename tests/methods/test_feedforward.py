@@ -120,6 +120,12 @@ def test_odd_sizes_round_trip(size: tuple[int, int]) -> None:
     assert torch.isfinite(output).all()
 
 
+def test_tiny_inputs_with_a_large_edge_kernel() -> None:
+    network = randomised(NetworkSpec(width=4, residual_blocks=1, downsamplings=1, edge_kernel=9, styles=1))
+    image = torch.rand(1, 3, 3, 2)
+    assert network(image, style_weights(1, {0: 1.0})).shape == image.shape
+
+
 def test_style_weights_normalise_and_reject_bad_values() -> None:
     torch.testing.assert_close(style_weights(3, {0: 1.0, 2: 3.0}), torch.tensor([[0.25, 0.0, 0.75]]))
     with pytest.raises(ConfigError, match="out of range"):
@@ -141,6 +147,8 @@ def test_spec_validation_and_round_trip() -> None:
     assert spec.stride == 8
     with pytest.raises(ConfigError, match="odd"):
         NetworkSpec(edge_kernel=4)
+    with pytest.raises(ConfigError, match="at most 4 downsamplings"):
+        NetworkSpec(downsamplings=5)
     with pytest.raises(ConfigError, match="positive"):
         NetworkSpec(width=0)
     with pytest.raises(ConfigError, match="unknown network spec keys"):
@@ -324,6 +332,9 @@ def test_bad_model_files(tmp_path: Path) -> None:
     with safe_open(str(path), framework="pt") as handle:
         metadata = handle.metadata()
         tensors = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118
+    save_file(tensors, str(tmp_path / "names.safetensors"), metadata={**metadata, "styles": '["a", "b"]'})
+    with pytest.raises(WeightsError, match="2 names for 1 styles"):
+        load_style_network(tmp_path / "names.safetensors")
     tensors.pop("tail.conv.weight")
     save_file(tensors, str(tmp_path / "broken.safetensors"), metadata=metadata)
     with pytest.raises(WeightsError, match="do not fit"):

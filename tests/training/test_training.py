@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from painterly.errors import ConfigError, InputImageError, OutputError
+from painterly.errors import ConfigError, InputImageError, OutputError, TrainingError
 from painterly.methods.feedforward import NetworkSpec
 from painterly.training.data import CropSampler, image_files, load_folder, step_generator
 from painterly.training.feedforward import FeedForwardObjective, PerceptualWeights, build_network, style_names_of
@@ -111,6 +111,9 @@ def test_objective_checks_its_inputs() -> None:
             network, make_tiny_encoder(["relu1_2", "relu2_2"]), photos, {"a": gradient_image(32, 32)}, weights=WEIGHTS
         )
     assert style_names_of(["x/Starry Night.jpg", "y/the-scream.png"]) == ["starry_night", "the_scream"]
+    assert style_names_of(["monet, lilies: 2.jpg"]) == ["monet_lilies_2"]
+    with pytest.raises(ConfigError, match="cannot make style names"):
+        style_names_of(["x/!!!.jpg"])
     with pytest.raises(ConfigError, match="unique"):
         style_names_of(["a/x.jpg", "b/x.png"])
 
@@ -169,7 +172,7 @@ def test_resume_refuses_other_settings_and_can_be_refused(tmp_path: Path) -> Non
         train(make_objective(), TrainingOptions(steps=3, batch_size=3), tmp_path / "run")
     (tmp_path / "bad").mkdir()
     (tmp_path / "bad" / CHECKPOINT_NAME).write_bytes(b"junk")
-    with pytest.raises(OutputError, match="not a readable painterly checkpoint"):
+    with pytest.raises(TrainingError, match="not a readable painterly checkpoint"):
         train(make_objective(), options, tmp_path / "bad")
 
 
@@ -191,6 +194,21 @@ def test_budget_stops_and_interrupt_keeps_a_checkpoint(tmp_path: Path) -> None:
         )
     state = torch.load(tmp_path / "i" / CHECKPOINT_NAME, weights_only=True)
     assert state["step"] == 3
+
+
+def test_a_diverging_loss_stops_with_a_typed_error(tmp_path: Path) -> None:
+    from painterly.errors import TrainingError
+
+    objective = make_objective()
+    original = objective.losses
+
+    def diverging(generator: torch.Generator, batch_size: int) -> dict[str, torch.Tensor]:
+        terms = original(generator, batch_size)
+        return {**terms, "total": terms["total"] * float("nan")}
+
+    objective.losses = diverging  # type: ignore[method-assign]
+    with pytest.raises(TrainingError, match="diverged at step 1"):
+        train(objective, TrainingOptions(steps=3, batch_size=1), tmp_path / "run")
 
 
 def test_preview_shows_the_photo_and_every_style() -> None:

@@ -110,13 +110,14 @@ def stylize(photo: Path, output: Path, preset: str | None, **params: Any) -> int
 @click.option("--card", is_flag=True, help="Print the model card (data, training, licences).")
 def presets(model: Path | None, card: bool) -> int:
     """The styles available to `painterly stylize --preset`."""
-    from ..presets import list_presets, model_card_path, preset_info
+    from ..presets import list_presets, model_card_text, preset_info
 
+    listed = list_presets(model)  # first: a missing model gets the helpful message
     if card:
-        click.echo(model_card_path().read_text(encoding="utf-8"))
+        click.echo(model_card_text(model))
         return 0
     info = preset_info(model)
-    for preset in list_presets(model):
+    for preset in listed:
         click.echo(preset.name)
     steps, seconds = info.get("steps"), info.get("seconds")
     if steps is not None and seconds is not None:

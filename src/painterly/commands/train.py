@@ -90,7 +90,7 @@ def train() -> None:
 @click.option("--lr", "learning_rate", default=1e-3, show_default=True, type=float)
 @click.option("--width", default=16, show_default=True, type=click.IntRange(min=1), help="Channels at full size.")
 @click.option("--blocks", default=5, show_default=True, type=click.IntRange(min=0), help="Residual blocks.")
-@click.option("--downsamplings", default=2, show_default=True, type=click.IntRange(min=1, max=5))
+@click.option("--downsamplings", default=2, show_default=True, type=click.IntRange(min=1, max=4))
 @click.option("--edge-kernel", default=9, show_default=True, type=click.IntRange(min=1))
 @click.option(
     "--input-skip/--no-input-skip",

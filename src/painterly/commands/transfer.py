@@ -461,7 +461,8 @@ def demo_images() -> tuple[np.ndarray, np.ndarray]:
 @gatys_options
 def demo(output: Path, preset: str | None, **params: Any) -> int:
     """Stylise an embedded photo with an embedded style image (no files needed), or with a preset."""
-    params["overwrite"] = params["overwrite"] or output.parent == Path("out")  # the demo may always redo its own
+    # the demo may always redo its own default outputs
+    params["overwrite"] = params["overwrite"] or output in (Path("out/demo.png"), Path("out/demo_preset.png"))
     if preset is not None:
         return _preset_demo(output, preset, params)
     if params.get("strength") is None and params.get("style_weight") is None:
@@ -475,8 +476,9 @@ def demo(output: Path, preset: str | None, **params: Any) -> int:
 
 
 def _preset_demo(output: Path, preset: str, params: dict[str, Any]) -> int:
-    """The embedded photo through a preset network: one pass, about a second."""
-    from ..methods.stylizer import NetworkStylizer
+    """The embedded photo through a preset network: one pass, about a second. Of the Gatys options, --strength,
+    --color (none or luminance) and --size apply; the others are ignored."""
+    from ..methods.stylizer import NetworkStylizer, StylizeOptions
     from ..presets import load_presets, parse_blend
 
     output = check_output_path(output, overwrite=params["overwrite"])
@@ -485,7 +487,14 @@ def _preset_demo(output: Path, preset: str, params: dict[str, Any]) -> int:
     device, precision = params["device"] or "auto", params["precision"] or "auto"
     stylizer = NetworkStylizer(network, names, device=device, precision=precision)
     started = time.perf_counter()
-    result = stylizer.stylize(content.rgb, parse_blend(preset))
+    if params.get("color") not in (None, "none", "luminance"):
+        raise ConfigError("with --preset, --color is none or luminance")
+    options = StylizeOptions(
+        strength=1.0 if params.get("strength") is None else params["strength"],
+        color=params.get("color") or "none",
+        size=params.get("size"),
+    )
+    result = stylizer.stylize(content.rgb, parse_blend(preset), options)
     save_image(result, output)
     click.echo(f"wrote {output} ({time.perf_counter() - started:.2f} s, preset {preset})")
     return 0

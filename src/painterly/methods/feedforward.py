@@ -48,6 +48,8 @@ class NetworkSpec:
     def __post_init__(self) -> None:
         if self.width < 1 or self.residual_blocks < 0 or self.downsamplings < 0 or self.styles < 1:
             raise ConfigError(f"invalid network shape {self}: sizes must be positive")
+        if self.downsamplings > 4:
+            raise ConfigError(f"at most 4 downsamplings (stride 16, the tile lattice), got {self.downsamplings}")
         if self.edge_kernel < 1 or self.edge_kernel % 2 == 0:
             raise ConfigError(f"edge_kernel must be an odd positive number, got {self.edge_kernel}")
 
@@ -58,7 +60,8 @@ class NetworkSpec:
 
     @property
     def receptive_radius(self) -> int:
-        """Pixels of context each output pixel depends on, in input pixels (a halo this wide makes tiles exact)."""
+        """Pixels of context each output pixel depends on through the convolutions, in input pixels (tiles need this
+        plus one stride of halo, for the stride-2 sampling offsets)."""
         radius = 2 * (self.edge_kernel // 2)
         for level in range(self.downsamplings):
             radius += 2 * 2**level  # a stride-2 3x3 conv on the way down and a 3x3 conv on the way up
@@ -232,9 +235,11 @@ class StyleNetwork(nn.Module):
         """``image`` (B, 3, H, W) in [0, 1], ``weights`` (B, styles) → stylised (B, 3, H, W), not clamped."""
         height, width = image.shape[-2:]
         stride = self.spec.stride
-        # a multiple of the stride, and at least 2x2 at the lowest resolution (instance norm needs > 1 value)
-        pad_bottom = max(height + (-height) % stride, 2 * stride) - height
-        pad_right = max(width + (-width) % stride, 2 * stride) - width
+        # a multiple of the stride, at least 2x2 at the lowest resolution (instance norm needs > 1 value) and wider
+        # than the edge convolutions' reflection padding
+        smallest = max(2 * stride, -(-(self.spec.edge_kernel // 2 + 1) // stride) * stride)
+        pad_bottom = max(height + (-height) % stride, smallest) - height
+        pad_right = max(width + (-width) % stride, smallest) - width
         if pad_bottom or pad_right:
             image = _pad_reflect_any(image, pad_bottom, pad_right)
         output = self.body(image, weights)

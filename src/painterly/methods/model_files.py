@@ -15,10 +15,12 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
-from ..errors import OutputError, WeightsError
+from ..errors import ConfigError, OutputError, WeightsError
 from .feedforward import NetworkSpec, StyleNetwork
 
 FEEDFORWARD_FORMAT = "painterly-feedforward/1"
+MAX_WIDTH = 256  # sanity bounds for what a model file may ask to build
+MAX_BLOCKS = 64
 
 
 def save_style_network(
@@ -26,7 +28,7 @@ def save_style_network(
 ) -> Path:
     """Write ``network`` in fp16 with its shape, style names and ``info`` (training record) as metadata."""
     if len(style_names) != network.spec.styles:
-        raise ValueError(f"{len(style_names)} names for {network.spec.styles} styles")
+        raise ConfigError(f"{len(style_names)} style names for a network with {network.spec.styles} styles")
     tensors = {name: value.detach().to(torch.float16).contiguous() for name, value in network.state_dict().items()}
     metadata = {
         "format": FEEDFORWARD_FORMAT,
@@ -40,6 +42,7 @@ def save_style_network(
         save_file(tensors, str(temporary), metadata=metadata)
         os.replace(temporary, path)
     except OSError as error:
+        temporary.unlink(missing_ok=True)
         raise OutputError(f"cannot write {path}: {error.strerror}") from error
     return path
 
@@ -57,16 +60,18 @@ def read_style_network_metadata(path: Path) -> tuple[NetworkSpec, list[str], dic
         spec = NetworkSpec.from_dict(json.loads(metadata["spec"]))
         names = [str(name) for name in json.loads(metadata["styles"])]
         info = dict(json.loads(metadata.get("info", "{}")))
-    except (KeyError, ValueError, TypeError) as error:
+    except (KeyError, ValueError, TypeError, AttributeError, ConfigError) as error:
         raise WeightsError(f"{path}: damaged model metadata ({error})") from error
+    if len(names) != spec.styles or spec.width > MAX_WIDTH or spec.residual_blocks > MAX_BLOCKS:
+        raise WeightsError(f"{path}: damaged model metadata ({len(names)} names for {spec.styles} styles, {spec})")
     return spec, names, info
 
 
 def load_style_network(path: Path) -> tuple[StyleNetwork, list[str], dict[str, Any]]:
     """The network (fp32, eval mode), its style names and its training record."""
     spec, names, info = read_style_network_metadata(path)
-    network = StyleNetwork(spec)
     try:
+        network = StyleNetwork(spec)
         with safe_open(str(path), framework="pt") as handle:
             state = {key: handle.get_tensor(key).float() for key in handle.keys()}  # noqa: SIM118
         network.load_state_dict(state)

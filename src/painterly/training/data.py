@@ -85,4 +85,7 @@ def load_folder(
 ) -> CropSampler:
     """A :class:`CropSampler` over the images of ``folder`` (the first ``limit`` by name, if given)."""
     files = image_files(folder)[:limit]
-    return CropSampler([load_image(file, max_pixels=None) for file in files], crop=crop, max_side=max_side)
+    sampler = CropSampler([load_image(files[0], max_pixels=None)], crop=crop, max_side=max_side)
+    for file in files[1:]:  # one image at a time: only uint8 copies are kept
+        sampler.images.extend(CropSampler([load_image(file, max_pixels=None)], crop=crop, max_side=max_side).images)
+    return sampler

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -19,7 +20,7 @@ from torch import Tensor, nn
 
 from ..devices import autocast
 from ..encoders.vgg import VGGEncoder
-from ..errors import ConfigError
+from ..errors import ConfigError, OutputError, TrainingError
 from ..image.io import load_image, resize_long_side
 from ..methods.feedforward import NetworkSpec, StyleNetwork, parameter_count
 from ..methods.model_files import save_style_network
@@ -187,14 +188,18 @@ def build_network(spec: NetworkSpec, seed: int) -> StyleNetwork:
 
 
 def style_names_of(paths: Sequence[str]) -> list[str]:
-    """Preset names from file stems: lower case, ``-`` and spaces become ``_``; duplicates are an error."""
-    names = [path.rsplit("/", 1)[-1].rsplit(".", 1)[0].lower().replace("-", "_").replace(" ", "_") for path in paths]
+    """Preset names from file stems: lower case, runs of other characters than a-z, 0-9, ``_`` and ``.`` become
+    ``_`` (so names never hold the ``,`` and ``:`` of blends); duplicates are an error."""
+    names = [re.sub(r"[^a-z0-9_.]+", "_", Path(path).stem.lower()).strip("_") for path in paths]
+    if not all(names):
+        raise ConfigError(f"cannot make style names from {list(paths)}: rename the files")
     if len(set(names)) != len(names):
         raise ConfigError(f"style names must be unique, got {names}")
     return names
 
 
 MODEL_NAME = "model.safetensors"
+PHOTO_MAX_SIDE = 1024  # larger photos are scaled down once at load: crops should show scenes, not pixel texture
 MODEL_CARD_NAME = "MODEL_CARD.md"
 
 
@@ -228,7 +233,7 @@ def train_feedforward(
     torch_device = resolve_device(device)
     dtype = resolve_precision(precision, torch_device)
     styles = {name: load_image(path, max_pixels=None) for name, path in zip(names, style_files, strict=True)}
-    photos = load_folder(photo_folder, crop=crop)
+    photos = load_folder(photo_folder, crop=crop, max_side=PHOTO_MAX_SIDE)
     encoder = vgg16(layers=list(dict.fromkeys([*weights.content_layers, *weights.style_layers]))).to(torch_device)
     network = build_network(spec, options.seed).to(torch_device)
     preview_file = preview_photo if preview_photo is not None else image_files(photo_folder)[0]
@@ -254,19 +259,30 @@ def train_feedforward(
         "options": asdict(options),
         "losses": weights.as_dict(),
         "precision": str(dtype).removeprefix("torch."),
+        "device": _describe_device(torch_device),
         "torch": torch.__version__,
     }
     model_path = save_style_network(network.cpu(), names, run_dir / MODEL_NAME, info=info)
     card = render_model_card(names, network.spec.as_dict(), parameter_count(network), info)
-    (run_dir / MODEL_CARD_NAME).write_text(card, encoding="utf-8")
+    try:
+        (run_dir / MODEL_CARD_NAME).write_text(card, encoding="utf-8")
+    except OSError as error:
+        raise OutputError(f"cannot write {run_dir / MODEL_CARD_NAME}: {error.strerror}") from error
     if interrupted is not None:
         raise interrupted
     assert result is not None
     return result, model_path
 
 
+def _describe_device(device: torch.device) -> str:
+    return f"{torch.get_num_threads()} CPU threads" if device.type == "cpu" else str(device)
+
+
 def _read_log(run_dir: Path) -> list[dict[str, float]]:
     path = run_dir / LOG_NAME
     if not path.is_file():
         return []
-    return list(json.loads(path.read_text()))
+    try:
+        return list(json.loads(path.read_text()))
+    except (OSError, ValueError) as error:
+        raise TrainingError(f"{path} is not a readable training log ({error})") from error

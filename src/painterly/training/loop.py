@@ -21,7 +21,7 @@ from typing import Any, Literal, Protocol
 import torch
 from torch import Tensor, nn
 
-from ..errors import ConfigError, OutputError
+from ..errors import ConfigError, OutputError, TrainingError
 from ..history import plot_history
 from ..image.io import save_image
 from .data import step_generator
@@ -83,7 +83,7 @@ class TrainingOptions:
             raise ConfigError(f"the time budget must be positive, got {self.budget_seconds}")
 
     def learning_rate_at(self, step: int) -> float:
-        """Linear warm-up, then cosine decay to ``final_learning_rate_ratio`` of the rate at the last step."""
+        """Linear warm-up, then cosine decay towards ``final_learning_rate_ratio`` of the rate, reached at ``steps``."""
         if step < self.warmup_steps:
             return self.learning_rate * (step + 1) / (self.warmup_steps + 1)
         span = max(self.steps - self.warmup_steps, 1)
@@ -167,7 +167,9 @@ def train(
             elapsed = elapsed_before + time.perf_counter() - started
             record = {name: float(value.detach()) for name, value in terms.items()}
             if not math.isfinite(record["total"]):
-                raise FloatingPointError(f"training diverged at step {step}: the loss is {record['total']}")
+                raise TrainingError(
+                    f"training diverged at step {step}: the loss is {record['total']}; try a lower --lr"
+                )
             log.append({"step": float(step), "seconds": elapsed, "learning_rate": learning_rate, **record})
             event: Literal["step", "checkpoint", "preview"] = "step"
             path: Path | None = None
@@ -224,7 +226,10 @@ def _write_preview(objective: Objective, run_dir: Path, step: int) -> Path:
     finally:
         model.train()
     path = run_dir / "previews" / f"step_{step:06d}.png"
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise OutputError(f"cannot create {path.parent}: {error.strerror}") from error
     save_image(picture.clamp(0, 1), path)
     return path
 
@@ -262,19 +267,27 @@ def _load_checkpoint(
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:
-        raise OutputError(f"{path} is not a readable painterly checkpoint ({type(error).__name__})") from error
+        raise TrainingError(f"{path} is not a readable painterly checkpoint ({type(error).__name__})") from error
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-        raise OutputError(f"{path} is not a painterly checkpoint of format {CHECKPOINT_FORMAT}")
-    identity = json.dumps(objective.identity(), sort_keys=True)
-    if state["identity"] != identity:
-        raise ConfigError(f"{path} was made with different settings (network, styles or losses); use a new run folder")
-    saved = state["options"]
-    for name in ("seed", "batch_size"):
-        if saved[name] != getattr(options, name):
-            raise ConfigError(f"{path} was trained with {name}={saved[name]}; resume with the same value")
-    objective.model.load_state_dict(state["model"])
-    optimizer.load_state_dict(state["optimizer"])
-    return int(state["step"]), float(state["elapsed"]), list(json.loads(state["log"]))
+        raise TrainingError(f"{path} is not a painterly checkpoint of format {CHECKPOINT_FORMAT}")
+    try:
+        identity = json.dumps(objective.identity(), sort_keys=True)
+        if state["identity"] != identity:
+            raise ConfigError(
+                f"{path} was made with different settings (network, styles or losses); use a new run folder"
+            )
+        saved = state["options"]
+        # these shape the batches and the learning-rate schedule; --steps may change (the schedule then follows it)
+        for name in ("seed", "batch_size", "learning_rate", "warmup_steps", "final_learning_rate_ratio"):
+            if saved[name] != getattr(options, name):
+                raise ConfigError(f"{path} was trained with {name}={saved[name]}; resume with the same value")
+        objective.model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        return int(state["step"]), float(state["elapsed"]), list(json.loads(state["log"]))
+    except ConfigError:
+        raise
+    except (KeyError, ValueError, RuntimeError) as error:
+        raise TrainingError(f"{path} does not fit this run ({type(error).__name__}: {error})") from error
 
 
 def _atomic_write_text(path: Path, text: str) -> None:

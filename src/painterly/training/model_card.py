@@ -34,8 +34,14 @@ def render_model_card(names: Sequence[str], spec: Mapping[str, int], parameters:
         "",
         *[f"- `{name}`: {PAINTINGS.get(name, 'user-supplied painting')}" for name in names],
         "",
-        "The paintings are in the public domain by age (several only in the US); they come from the example folders "
-        "of public neural-style-transfer repositories. The network weights are painterly's, under its MIT licence.",
+        *(
+            [
+                "The paintings are in the public domain by age (several only in the US); they come from the example "
+                "folders of public neural-style-transfer repositories."
+            ]
+            if set(names) <= set(PAINTINGS)
+            else ["Check the licences of the paintings and photos this network was trained on before sharing it."]
+        ),
         "",
         "## Data and training",
         "",
@@ -52,8 +58,8 @@ def render_model_card(names: Sequence[str], spec: Mapping[str, int], parameters:
         f"{settings.get('norm_learning_rate_scale', 1)}x; batch {options.get('batch_size')}; "
         f"seed {options.get('seed')}.",
         f"- Trained {info.get('steps')} of {info.get('planned_steps')} planned steps in "
-        f"{float(info.get('seconds', 0)) / 60:.0f} minutes on 2 CPU cores ({info.get('precision')} autocast, "
-        f"torch {info.get('torch')}).",
+        f"{float(info.get('seconds', 0)) / 60:.0f} minutes on {info.get('device', 'an unrecorded device')} "
+        f"({info.get('precision')} autocast, torch {info.get('torch')}).",
         "- Final losses (mean of the last 50 steps): "
         + ", ".join(f"{key} {value:.4g}" for key, value in losses.items() if "/" not in key)
         + ".",
@@ -61,8 +67,8 @@ def render_model_card(names: Sequence[str], spec: Mapping[str, int], parameters:
         "## Limits",
         "",
         "- Brush-stroke size is fixed relative to pixels: on large photos use `--style-scale` above 1.",
-        "- A slim network trained for two hours on 300 photos: styles are recognisable, fine painterly detail and "
-        "faithful colours are below what optimisation (`painterly transfer`) gives.",
+        "- One pass of a small network: fine painterly detail and faithful colours stay below what optimisation "
+        "(`painterly transfer`) gives; see the README's benchmark for the measured gap.",
         "",
     ]
     return "\n".join(lines)
