@@ -24,6 +24,7 @@ from ..image.color import finish_colors, prepare_content_colors
 from ..image.io import resize_to
 from ..tiling import ALIGN, tile_grid
 from .feedforward import NormStatistics, StyleNetwork, blend_weights, style_weights
+from .gatys import output_size
 
 FEEDFORWARD_COLOR_MODES = ("none", "luminance")
 DEFAULT_MAX_PASS_PIXELS = 2048 * 2048
@@ -147,8 +148,8 @@ class NetworkStylizer:
 
 
 def _output_size(size: tuple[int, int] | torch.Size, long_side: int | None) -> tuple[int, int]:
+    """``size`` scaled to ``long_side`` (the Gatys method's rule), or unchanged when None or already that size."""
     height, width = int(size[0]), int(size[1])
     if long_side is None or long_side == max(height, width):
         return height, width
-    scale = long_side / max(height, width)
-    return max(1, round(height * scale)), max(1, round(width * scale))
+    return output_size((height, width), long_side)

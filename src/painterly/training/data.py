@@ -7,7 +7,7 @@ straight through or resumed from a checkpoint.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable
 from pathlib import Path
 
 import torch
@@ -45,11 +45,9 @@ class CropSampler:
     torch.Size([2, 3, 32, 32])
     """
 
-    def __init__(self, images: Sequence[Tensor], *, crop: int, max_side: int | None = None) -> None:
+    def __init__(self, images: Iterable[Tensor], *, crop: int, max_side: int | None = None) -> None:
         if crop < 8:
             raise ConfigError(f"crop size must be at least 8 pixels, got {crop}")
-        if not images:
-            raise ConfigError("no training images")
         self.crop = crop
         self.images: list[Tensor] = []
         for image in images:
@@ -60,6 +58,8 @@ class CropSampler:
             if scale != 1.0:
                 image = resize_to(image, (max(crop, round(height * scale)), max(crop, round(width * scale))))
             self.images.append((image[0].clamp(0, 1) * 255).round().to(torch.uint8))
+        if not self.images:
+            raise ConfigError("no training images")
 
     def __len__(self) -> int:
         return len(self.images)
@@ -85,7 +85,5 @@ def load_folder(
 ) -> CropSampler:
     """A :class:`CropSampler` over the images of ``folder`` (the first ``limit`` by name, if given)."""
     files = image_files(folder)[:limit]
-    sampler = CropSampler([load_image(files[0], max_pixels=None)], crop=crop, max_side=max_side)
-    for file in files[1:]:  # one image at a time: only uint8 copies are kept
-        sampler.images.extend(CropSampler([load_image(file, max_pixels=None)], crop=crop, max_side=max_side).images)
-    return sampler
+    # a generator: one float image at a time, only the uint8 copies are kept
+    return CropSampler((load_image(file, max_pixels=None) for file in files), crop=crop, max_side=max_side)
