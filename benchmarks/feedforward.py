@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -25,20 +23,12 @@ from typing import Any
 
 import torch
 
-from painterly.devices import cpu_supports_bf16
-
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "data"
 sys.path.insert(0, str(ROOT / "benchmarks"))
-PRECISIONS = ("fp32", "bf16") if cpu_supports_bf16() else ("fp32",)
+from common import PRECISIONS, SHARED, gatys_reference, peak_mb, photo, run_child  # noqa: E402
+
 ARCHITECTURES = ("shipped", "8/3/3/9", "12/5/3/9", "16/5/2/9", "32/5/2/9")
 PAIRS = ("tubingen:starry_night", "golden_gate:the_scream", "chicago:udnie")
-
-
-def photo(name: str, size: int) -> torch.Tensor:
-    from painterly.image.io import load_image, resize_long_side
-
-    return resize_long_side(load_image(SHARED / "photos" / "test" / f"{name}.jpg", max_pixels=None), size)
 
 
 def stylizer_for(architecture: str, precision: str) -> Any:
@@ -77,23 +67,8 @@ def measure_speed(architecture: str, size: int, precision: str, repeats: int) ->
         "height_width": list(content.shape[-2:]),
         "precision": precision,
         "seconds": statistics.median(times),
-        "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,  # KiB on Linux
+        "peak_mb": peak_mb(),
     }
-
-
-def gatys_reference(content_name: str, style_name: str, workdir: Path) -> dict[str, Any]:
-    """GatysConfig(size=512)'s result for the pair, computed once per workdir."""
-    from painterly.config import GatysConfig
-    from painterly.image.io import load_image
-    from painterly.methods.gatys import GatysTransfer
-
-    path = workdir / f"gatys_{content_name}_{style_name}_512.pt"
-    if not path.is_file():
-        style = load_image(SHARED / "styles" / f"{style_name}.jpg", max_pixels=None)
-        started = time.perf_counter()
-        result = GatysTransfer(GatysConfig(size=512)).run(photo(content_name, 512), [style])
-        torch.save({"image": result.image, "seconds": time.perf_counter() - started}, path)
-    return dict(torch.load(path))
 
 
 def quality_rows(sizes: list[int], pairs: list[str], workdir: Path) -> list[dict[str, Any]]:
@@ -141,13 +116,6 @@ def quality_rows(sizes: list[int], pairs: list[str], workdir: Path) -> list[dict
     return rows
 
 
-def run_child(command: list[str]) -> dict[str, Any]:
-    done = subprocess.run([sys.executable, __file__, *command], capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        sys.exit(f"child {' '.join(command)} failed:\n{done.stderr}")
-    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="512,1024")
@@ -180,10 +148,10 @@ def main() -> None:
     for architecture in args.architectures.split(","):
         for size in sizes:
             for precision in PRECISIONS:
-                speed.append(run_child(["--child", architecture, str(size), precision, str(args.repeats)]))
+                speed.append(run_child(__file__, ["--child", architecture, str(size), precision, str(args.repeats)]))
                 print(f"  timed {architecture} {size} {precision}: {speed[-1]['seconds']:.3f} s", file=sys.stderr)
     if args.large:
-        speed.append(run_child(["--child", "shipped", str(args.large), PRECISIONS[-1], "1"]))
+        speed.append(run_child(__file__, ["--child", "shipped", str(args.large), PRECISIONS[-1], "1"]))
     print(f"\nspeed: median of {args.repeats} after a warm-up; photo tubingen; each cell in its own process")
     header = f"{'network (w/blocks/down/k)':<26} {'params':>8} {'size':>11} {'prec':<5} {'s/image':>8} {'peak MB':>8}"
     print(header)

@@ -95,7 +95,7 @@ def test_stylize_keeps_alpha_and_resizes(model: Path, tmp_path: Path) -> None:
         (["--preset", "monet"], "unknown style 'monet'", 2),
         (["--preset", "scream:x"], "must be a number", 2),
         (["--preset", "scream:0"], "not all be zero", 2),
-        ([], "choose a style with --preset", 2),
+        ([], "choose a style: --preset NAME", 2),
         (["--preset", "scream", "--style-scale", "20"], "style_scale", 2),
         (["--preset", "scream", "--tile-size", "70"], "tile size", 2),
     ],

@@ -25,7 +25,7 @@ from .image.io import DEFAULT_MAX_PIXELS, LoadedImage, as_loaded_image, resize_t
 from .methods.gatys import GatysResult, GatysTransfer, ProgressCallback
 
 ImageInput: TypeAlias = str | os.PathLike[str] | Image.Image | np.ndarray | torch.Tensor
-METHODS = ("gatys", "preset")
+METHODS = ("gatys", "preset", "adain")
 
 
 @dataclass(frozen=True)
@@ -109,7 +109,13 @@ def stylize(
     ``"a:0.7,b:0.3"`` or ``{"a": 0.7, "b": 0.3}``, and ``options`` are those of :class:`StylizeOptions`
     (``strength``, ``color``, ``style_scale``, ``size``, ``tile_size``) plus ``device``, ``precision``, ``model``.
 
+    ``method="adain"`` runs the arbitrary-style method (AdaIN with the shipped decoder) in one pass: ``style`` is
+    one or several images, ``masks`` one grey image per style, and ``options`` those of :class:`ArbitraryOptions`
+    (``alpha``, ``color``, ``style_scale``, ``size``, ``tile_size``) plus ``style_blend`` (weights), ``device``,
+    ``precision``, ``model`` (a decoder file).
+
     >>> painterly.stylize("photo.jpg", "starry_night:0.7,the_scream:0.3", method="preset")  # doctest: +SKIP
+    >>> painterly.stylize("photo.jpg", ["a.jpg", "b.jpg"], method="adain", style_blend=(0.7, 0.3))  # doctest: +SKIP
     """
     if method not in METHODS:
         raise ConfigError(f"unknown method '{method}': choose one of {', '.join(METHODS)}")
@@ -117,6 +123,10 @@ def stylize(
         if config is not None or masks is not None or progress is not None:
             raise ConfigError("method='preset' takes no config, masks or progress (they belong to method='gatys')")
         return _stylize_with_preset(content, style, max_pixels=max_pixels, **options)
+    if method == "adain":
+        if config is not None or progress is not None:
+            raise ConfigError("method='adain' takes no config or progress (they belong to method='gatys')")
+        return _stylize_with_adain(content, style, masks=masks, max_pixels=max_pixels, **options)
     full_config = GatysConfig.from_mapping(options, base=config or GatysConfig())
     styles: list[ImageInput] = list(style) if isinstance(style, list | tuple) else [cast(ImageInput, style)]
     inputs = load_inputs(content, styles, config=full_config, masks=masks, max_pixels=max_pixels)
@@ -161,4 +171,41 @@ def _stylize_with_preset(content: ImageInput, style: Any, *, max_pixels: int | N
     image = NetworkStylizer(network, names, device=device, precision=precision).stylize(
         loaded.rgb, blend, stylize_options
     )
+    return _like_input(content, image, output_alpha(loaded, image))
+
+
+def _stylize_with_adain(
+    content: ImageInput,
+    style: ImageInput | Sequence[ImageInput],
+    *,
+    masks: Sequence[ImageInput] | None,
+    max_pixels: int | None,
+    **options: Any,
+) -> Any:
+    """``method="adain"``: one pass of encoder, AdaIN and the shipped (or ``model``) decoder."""
+    from .decoder_model import load_shipped_decoder
+    from .methods.arbitrary import ArbitraryOptions, ArbitraryStylizer
+
+    device, precision = options.pop("device", "auto"), options.pop("precision", "auto")
+    model = options.pop("model", None)
+    blend = options.pop("style_blend", None)
+    known = {field.name for field in dataclasses.fields(ArbitraryOptions)}
+    unknown = sorted(set(options) - known)
+    if unknown:
+        valid = ", ".join(sorted([*known, "style_blend", "device", "precision", "model"]))
+        raise ConfigError(f"unknown option(s) for method='adain': {', '.join(unknown)}; valid: {valid}")
+    arbitrary_options = ArbitraryOptions(**options)
+    styles: list[ImageInput] = list(style) if isinstance(style, list | tuple) else [cast(ImageInput, style)]
+    if not styles:
+        raise ConfigError("at least one style image is needed")
+    loaded = as_loaded_image(content, max_pixels=max_pixels)
+    style_images = [as_loaded_image(item, max_pixels=max_pixels).rgb for item in styles]
+    mask_images = None
+    if masks:
+        if len(masks) != len(styles):
+            raise ConfigError(f"got {len(masks)} mask(s) for {len(styles)} style image(s): give one mask per style")
+        mask_images = [luminance(as_loaded_image(mask, max_pixels=max_pixels).rgb) for mask in masks]
+    stylizer = ArbitraryStylizer(load_shipped_decoder(model), device=device, precision=precision)
+    weights = list(blend) if blend is not None else None
+    image = stylizer.stylize(loaded.rgb, style_images, weights=weights, masks=mask_images, options=arbitrary_options)
     return _like_input(content, image, output_alpha(loaded, image))

@@ -100,7 +100,7 @@ class StyleLoss(nn.Module):
         """Targets from each style image's Gram matrices (e.g. accumulated over tiles of a large style image)."""
         if not style_grams:
             raise ConfigError("at least one style image is needed")
-        shares = _normalised_blend(blend, len(style_grams))
+        shares = normalised_blend(blend, len(style_grams))
         grams = [{layer: upcast(grams[layer].detach()) for layer in self.layer_weights} for grams in style_grams]
         self._mask_cache = {}
         if masks is None:
@@ -184,7 +184,7 @@ def _mse(value: Tensor, target: Tensor) -> Tensor:
     return F.mse_loss(value, target.to(value.dtype))
 
 
-def _normalised_blend(blend: Sequence[float] | None, count: int) -> list[float]:
+def normalised_blend(blend: Sequence[float] | None, count: int) -> list[float]:
     if blend is None:
         return [1.0 / count] * count
     if len(blend) != count:

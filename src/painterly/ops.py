@@ -82,3 +82,16 @@ def resize_mask(mask: Tensor, size: tuple[int, int]) -> Tensor:
         if mask.shape[-2] >= size[0]
         else F.interpolate(mask, size=size, mode="bilinear", align_corners=False)
     )
+
+
+def pad_reflect(image: Tensor, bottom: int, right: int) -> Tensor:
+    """Reflection padding that also works when the pad exceeds the side (repeats reflections)."""
+    while bottom or right:
+        step_bottom = min(bottom, image.shape[-2] - 1)
+        step_right = min(right, image.shape[-1] - 1)
+        if step_bottom == 0 and step_right == 0:
+            return F.pad(image, (0, right, 0, bottom), mode="replicate")
+        image = F.pad(image, (0, step_right, 0, step_bottom), mode="reflect")
+        bottom -= step_bottom
+        right -= step_right
+    return image

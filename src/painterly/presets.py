@@ -36,11 +36,16 @@ def presets_path() -> Path:
     override = os.environ.get("PAINTERLY_PRESETS")
     if override:
         return Path(override)
-    return Path(str(resources.files("painterly") / "data" / PRESETS_FILE))
+    return packaged_file(PRESETS_FILE)
+
+
+def packaged_file(name: str) -> Path:
+    """A file shipped in the package's ``data`` folder."""
+    return Path(str(resources.files("painterly") / "data" / name))
 
 
 def model_card_path() -> Path:
-    return Path(str(resources.files("painterly") / "data" / MODEL_CARD_FILE))
+    return packaged_file(MODEL_CARD_FILE)
 
 
 def model_card_text(model: Path | None = None) -> str:

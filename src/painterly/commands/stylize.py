@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -39,21 +40,23 @@ def inference_options(function: Any) -> Any:
         click.option(
             "--model",
             type=click.Path(path_type=Path),
-            help="A model file from `painterly train feedforward` instead of the shipped presets.",
+            help="A model file from `painterly train feedforward` (with --preset) or `painterly train arbitrary` "
+            "(with --style) instead of the shipped one.",
         ),
         click.option(
             "--strength",
             default=1.0,
             show_default=True,
             type=click.FloatRange(0, 1),
-            help="0 returns the photo, 1 the full style.",
+            help="With --preset: 0 returns the photo, 1 the full style.",
         ),
         click.option(
             "--color",
             default="none",
             show_default=True,
-            type=click.Choice(["none", "luminance"]),
-            help="luminance: keep the photo's colours, take only light and texture from the style.",
+            type=click.Choice(["none", "luminance", "histogram", "meancov"]),
+            help="luminance: keep the photo's colours, take only light and texture from the style; histogram, "
+            "meancov (--style only): recolour the style to the photo's colours first.",
         ),
         click.option(
             "--style-scale",
@@ -80,29 +83,111 @@ def inference_options(function: Any) -> Any:
 @click.argument("photo", type=click.Path(path_type=Path))
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Output image.")
 @click.option("--preset", "preset", help="A preset, or a blend: NAME or NAME:W,NAME:W (see `painterly presets`).")
+@click.option(
+    "--style",
+    "styles",
+    multiple=True,
+    help="Any painting, PATH or PATH:WEIGHT (repeat to blend several): the arbitrary-style method (AdaIN).",
+)
+@click.option(
+    "--alpha",
+    type=click.FloatRange(0, 1),
+    help="With --style: 0 keeps the photo's features, 1 (default) takes the style's.",
+)
+@click.option(
+    "--mask",
+    "masks",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="With --style: one grey image per style, white where that style goes.",
+)
 @inference_options
-def stylize(photo: Path, output: Path, preset: str | None, **params: Any) -> int:
-    """Stylise PHOTO in one network pass with a preset (or a blend of presets).
+def stylize(
+    photo: Path,
+    output: Path,
+    preset: str | None,
+    styles: tuple[str, ...],
+    alpha: float | None,
+    masks: tuple[Path, ...],
+    **params: Any,
+) -> int:
+    """Stylise PHOTO in one network pass: with a preset (--preset) or with any painting (--style).
 
     \b
     Examples:
       painterly stylize photo.jpg --preset starry_night -o out.png
       painterly stylize photo.jpg --preset starry_night:0.7,the_scream:0.3 --strength 0.8 -o out.png
+      painterly stylize photo.jpg --style painting.jpg --alpha 0.8 -o out.png
+      painterly stylize photo.jpg --style a.jpg:0.6 --style b.jpg:0.4 --color luminance -o out.png
     """
     from ..api import output_alpha
-    from ..presets import parse_blend
 
-    if preset is None:
-        raise ConfigError("choose a style with --preset NAME (list them with `painterly presets`)")
-    blend = parse_blend(preset)
-    options = _options(params)
+    if (preset is None) == (not styles):
+        raise ConfigError(
+            "choose either --preset NAME (list them with `painterly presets`) or --style PAINTING, not both"
+            if preset is not None
+            else "choose a style: --preset NAME (see `painterly presets`) or --style PAINTING"
+        )
     output = check_output_path(output, inputs=[photo], overwrite=params["overwrite"])
-    content = read_image(photo, max_pixels=params["max_pixels"])
-    stylizer = _stylizer(params["model"], params["device"], params["precision"])
-    result = stylizer.stylize(content.rgb, blend, options)
+    if styles:
+        result, content = _stylize_arbitrary(photo, styles, alpha, masks, params)
+    else:
+        if alpha is not None or masks:
+            raise ConfigError("--alpha and --mask go with --style; presets take --strength")
+        from ..presets import parse_blend
+
+        blend = parse_blend(preset or "")
+        options = _options(params)
+        content = read_image(photo, max_pixels=params["max_pixels"])
+        stylizer = _stylizer(params["model"], params["device"], params["precision"])
+        result = stylizer.stylize(content.rgb, blend, options)
     save_image(result, output, alpha=output_alpha(content, result))
     click.echo(f"wrote {output}")
     return 0
+
+
+def _stylize_arbitrary(
+    photo: Path, styles: tuple[str, ...], alpha: float | None, masks: tuple[Path, ...], params: dict[str, Any]
+) -> tuple[Any, Any]:
+    from ..decoder_model import load_shipped_decoder
+    from ..image.color import luminance
+    from ..methods.arbitrary import ArbitraryOptions, ArbitraryStylizer
+
+    if params["strength"] != 1.0:
+        raise ConfigError("--strength goes with --preset; with --style use --alpha")
+    if masks and len(masks) != len(styles):
+        raise ConfigError(f"got {len(masks)} --mask for {len(styles)} --style: give one mask per style")
+    paths, weights = zip(*(parse_style_argument(text) for text in styles), strict=True)
+    if masks and len(set(weights)) > 1:
+        raise ConfigError("style weights and --mask cannot be combined: the masks say where each style goes")
+    options = ArbitraryOptions(
+        alpha=1.0 if alpha is None else alpha,
+        color=params["color"],
+        style_scale=params["style_scale"],
+        size=params["size"],
+        tile_size=params["tile_size"],
+    )
+    content = read_image(photo, max_pixels=params["max_pixels"])
+    style_images = [read_image(path, max_pixels=params["max_pixels"]).rgb for path in paths]
+    mask_images = [luminance(read_image(path, max_pixels=params["max_pixels"]).rgb) for path in masks] or None
+    decoder = load_shipped_decoder(params["model"])
+    stylizer = ArbitraryStylizer(decoder, device=params["device"], precision=params["precision"])
+    result = stylizer.stylize(content.rgb, style_images, weights=list(weights), masks=mask_images, options=options)
+    return result, content
+
+
+def parse_style_argument(text: str) -> tuple[Path, float]:
+    """``PATH`` or ``PATH:WEIGHT`` → (path, weight); a colon not followed by a number belongs to the path."""
+    head, separator, tail = text.rpartition(":")
+    if separator and head:
+        try:
+            weight = float(tail)
+        except ValueError:
+            return Path(text), 1.0
+        if not math.isfinite(weight) or weight < 0:
+            raise ConfigError(f"style weight must be finite and >= 0 in '{text}'")
+        return Path(head), weight
+    return Path(text), 1.0
 
 
 @click.command(context_settings=HELP)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
@@ -12,6 +13,7 @@ from ..errors import ConfigError
 from ..training.data import image_files
 from ..training.loop import TrainingOptions, TrainingProgress
 
+Command = TypeVar("Command", bound=Callable[..., Any])
 DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*$")
 
 
@@ -67,6 +69,60 @@ def train() -> None:
     """Train networks (feed-forward presets) on your own paintings and photos."""
 
 
+def training_options(batch: int, learning_rate: float) -> Callable[[Command], Command]:
+    """The options every `painterly train` command has: data, length, budget, checkpoints, previews, device."""
+    options = [
+        click.option("--photos", required=True, type=click.Path(path_type=Path), help="A folder of training photos."),
+        click.option(
+            "--run",
+            "run_dir",
+            required=True,
+            type=click.Path(path_type=Path),
+            help="Run folder: checkpoint, log.json, loss.png, previews/, the model file.",
+        ),
+        click.option("--steps", default=4000, show_default=True, type=click.IntRange(min=1)),
+        click.option("--budget", default=None, help="Wall-clock limit for this invocation, e.g. 2h or 90m."),
+        click.option("--batch", "batch_size", default=batch, show_default=True, type=click.IntRange(min=1)),
+        click.option("--crop", default=128, show_default=True, type=click.IntRange(min=32)),
+        click.option("--lr", "learning_rate", default=learning_rate, show_default=True, type=float),
+        click.option(
+            "--preview", "preview_photo", type=click.Path(path_type=Path), help="Photo for the preview sheets."
+        ),
+        click.option("--preview-every", default=250, show_default=True, type=click.IntRange(min=1)),
+        click.option("--checkpoint-every", default=100, show_default=True, type=click.IntRange(min=1)),
+        click.option("--seed", default=0, show_default=True, type=int),
+        click.option("--device", default="auto", show_default=True),
+        click.option("--precision", default="auto", show_default=True),
+        click.option("--quiet", is_flag=True, help="No progress bar; a line per checkpoint."),
+    ]
+
+    def decorate(function: Command) -> Command:
+        for option in reversed(options):
+            function = option(function)
+        return function
+
+    return decorate
+
+
+def loop_options(params: dict[str, Any]) -> TrainingOptions:
+    budget = parse_duration(params["budget"]) if params["budget"] else None
+    return TrainingOptions(
+        steps=params["steps"],
+        batch_size=params["batch_size"],
+        learning_rate=params["learning_rate"],
+        seed=params["seed"],
+        budget_seconds=budget,
+        checkpoint_every=params["checkpoint_every"],
+        preview_every=params["preview_every"],
+    )
+
+
+def report(result: Any, model_path: Path) -> None:
+    losses = ", ".join(f"{key} {value:.4g}" for key, value in result.final_losses.items() if "/" not in key)
+    click.echo(f"{result.steps_done} steps in {result.elapsed / 60:.1f} min (stopped by {result.stopped_by}); {losses}")
+    click.echo(f"model: {model_path}")
+
+
 @train.command("feedforward")
 @click.option(
     "--styles",
@@ -75,19 +131,7 @@ def train() -> None:
     type=click.Path(path_type=Path),
     help="A folder of paintings, one style each (the file stem names the style).",
 )
-@click.option("--photos", required=True, type=click.Path(path_type=Path), help="A folder of training photos.")
-@click.option(
-    "--run",
-    "run_dir",
-    required=True,
-    type=click.Path(path_type=Path),
-    help="Run folder: checkpoint, log.json, loss.png, previews/, model.safetensors.",
-)
-@click.option("--steps", default=4000, show_default=True, type=click.IntRange(min=1))
-@click.option("--budget", default=None, help="Wall-clock limit for this invocation, e.g. 2h or 90m.")
-@click.option("--batch", "batch_size", default=10, show_default=True, type=click.IntRange(min=1))
-@click.option("--crop", default=128, show_default=True, type=click.IntRange(min=32))
-@click.option("--lr", "learning_rate", default=1e-3, show_default=True, type=float)
+@training_options(batch=10, learning_rate=1e-3)
 @click.option("--width", default=16, show_default=True, type=click.IntRange(min=1), help="Channels at full size.")
 @click.option("--blocks", default=5, show_default=True, type=click.IntRange(min=0), help="Residual blocks.")
 @click.option("--downsamplings", default=2, show_default=True, type=click.IntRange(min=1, max=4))
@@ -115,13 +159,6 @@ def train() -> None:
     type=click.IntRange(min=32),
     help="Long side the paintings are seen at (bigger: larger brush strokes).",
 )
-@click.option("--preview", "preview_photo", type=click.Path(path_type=Path), help="Photo for the preview sheets.")
-@click.option("--preview-every", default=250, show_default=True, type=click.IntRange(min=1))
-@click.option("--checkpoint-every", default=100, show_default=True, type=click.IntRange(min=1))
-@click.option("--seed", default=0, show_default=True, type=int)
-@click.option("--device", default="auto", show_default=True)
-@click.option("--precision", default="auto", show_default=True)
-@click.option("--quiet", is_flag=True, help="No progress bar; a line per checkpoint.")
 def feedforward(**params: Any) -> int:
     """Train one multi-style network (conditional instance norm) on every painting in --styles.
 
@@ -132,16 +169,7 @@ def feedforward(**params: Any) -> int:
 
     style_files = image_files(params["styles"])
     image_files(params["photos"])  # fail early, with the folder's name
-    budget = parse_duration(params["budget"]) if params["budget"] else None
-    options = TrainingOptions(
-        steps=params["steps"],
-        batch_size=params["batch_size"],
-        learning_rate=params["learning_rate"],
-        seed=params["seed"],
-        budget_seconds=budget,
-        checkpoint_every=params["checkpoint_every"],
-        preview_every=params["preview_every"],
-    )
+    options = loop_options(params)
     spec = NetworkSpec(
         width=params["width"],
         residual_blocks=params["blocks"],
@@ -174,7 +202,92 @@ def feedforward(**params: Any) -> int:
         )
     finally:
         bar.close()
-    losses = ", ".join(f"{key} {value:.4g}" for key, value in result.final_losses.items() if "/" not in key)
-    click.echo(f"{result.steps_done} steps in {result.elapsed / 60:.1f} min (stopped by {result.stopped_by}); {losses}")
-    click.echo(f"model: {model_path}")
+    report(result, model_path)
+    return 0
+
+
+@train.command("arbitrary")
+@click.option(
+    "--styles",
+    "styles",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="A folder of paintings to train on (any number; more variety generalises better).",
+)
+@click.option(
+    "--hold-out",
+    default="",
+    help="Comma-separated painting names (file stems) in --styles to leave out of training, e.g. to judge "
+    "generalisation on them.",
+)
+@training_options(batch=8, learning_rate=1e-3)
+@click.option(
+    "--width", default=32, show_default=True, type=click.IntRange(4, 256), help="Decoder channels at full size."
+)
+@click.option(
+    "--quarter-convs", default=2, show_default=True, type=click.IntRange(0, 8), help="Convolutions at 1/4 size."
+)
+@click.option("--style-weight", default=10.0, show_default=True, type=float)
+@click.option("--content-weight", default=1.0, show_default=True, type=float)
+@click.option("--reconstruction-weight", default=10.0, show_default=True, type=float, help="Pixel loss, self-styled.")
+@click.option("--self-style-share", default=0.25, show_default=True, type=click.FloatRange(0, 1))
+@click.option("--photo-style-share", default=0.25, show_default=True, type=click.FloatRange(0, 1))
+@click.option("--color-jitter", default=0.5, show_default=True, type=click.FloatRange(0, 1))
+@click.option(
+    "--preview-style",
+    "preview_styles",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="A style image for the preview sheets (repeatable; held-out paintings show generalisation).",
+)
+def arbitrary(**params: Any) -> int:
+    """Train the AdaIN decoder of `painterly stylize --style` on paintings and photos.
+
+    Resumes from the run folder's checkpoint if there is one; writes decoder.safetensors whenever it stops.
+    """
+    from ..methods.arbitrary import DecoderSpec
+    from ..training.arbitrary import AdainLossWeights, train_arbitrary
+    from ..training.feedforward import style_names_of
+
+    files = image_files(params["styles"])
+    image_files(params["photos"])
+    held_out = [name.strip() for name in params["hold_out"].split(",") if name.strip()]
+    names = style_names_of([str(file) for file in files])
+    unknown = sorted(set(held_out) - set(names))
+    if unknown:
+        raise ConfigError(f"--hold-out names {', '.join(unknown)} are not in {params['styles']}: {', '.join(names)}")
+    training_files = [file for file, name in zip(files, names, strict=True) if name not in held_out]
+    if not training_files:
+        raise ConfigError("--hold-out leaves no painting to train on")
+    for path in params["preview_styles"]:
+        if not Path(path).is_file():
+            raise ConfigError(f"--preview-style {path}: no such file")
+    weights = AdainLossWeights(
+        content_weight=params["content_weight"],
+        style_weight=params["style_weight"],
+        reconstruction_weight=params["reconstruction_weight"],
+        self_style_share=params["self_style_share"],
+        photo_style_share=params["photo_style_share"],
+        color_jitter=params["color_jitter"],
+    )
+    bar = TrainingBar(params["quiet"])
+    try:
+        result, model_path = train_arbitrary(
+            training_files,
+            params["photos"],
+            params["run_dir"],
+            spec=DecoderSpec(width=params["width"], quarter_convs=params["quarter_convs"]),
+            options=loop_options(params),
+            weights=weights,
+            crop=params["crop"],
+            held_out=held_out,
+            preview_photo=params["preview_photo"],
+            preview_styles=params["preview_styles"],
+            device=params["device"],
+            precision=params["precision"],
+            on_progress=bar,
+        )
+    finally:
+        bar.close()
+    report(result, model_path)
     return 0

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import ConfigError
+from ..ops import pad_reflect
 
 NORM_EPS = 1e-5
 
@@ -241,7 +242,7 @@ class StyleNetwork(nn.Module):
         pad_bottom = max(height + (-height) % stride, smallest) - height
         pad_right = max(width + (-width) % stride, smallest) - width
         if pad_bottom or pad_right:
-            image = _pad_reflect_any(image, pad_bottom, pad_right)
+            image = pad_reflect(image, pad_bottom, pad_right)
         output = self.body(image, weights)
         return output[..., :height, :width]
 
@@ -269,19 +270,6 @@ class StyleNetwork(nn.Module):
         finally:
             for norm in norms:
                 norm.statistics = None
-
-
-def _pad_reflect_any(image: Tensor, bottom: int, right: int) -> Tensor:
-    """Reflection padding that also works when the pad exceeds the side (repeats reflections)."""
-    while bottom or right:
-        step_bottom = min(bottom, image.shape[-2] - 1)
-        step_right = min(right, image.shape[-1] - 1)
-        if step_bottom == 0 and step_right == 0:
-            return F.pad(image, (0, right, 0, bottom), mode="replicate")
-        image = F.pad(image, (0, step_right, 0, step_bottom), mode="reflect")
-        bottom -= step_bottom
-        right -= step_right
-    return image
 
 
 def parameter_count(module: nn.Module) -> int:

@@ -14,11 +14,14 @@ from typing import Any
 import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
+from torch import nn
 
 from ..errors import ConfigError, OutputError, WeightsError
+from .arbitrary import Decoder, DecoderSpec
 from .feedforward import NetworkSpec, StyleNetwork
 
 FEEDFORWARD_FORMAT = "painterly-feedforward/1"
+DECODER_FORMAT = "painterly-adain-decoder/1"
 MAX_WIDTH = 256  # sanity bounds for what a model file may ask to build
 MAX_BLOCKS = 64
 
@@ -29,13 +32,18 @@ def save_style_network(
     """Write ``network`` in fp16 with its shape, style names and ``info`` (training record) as metadata."""
     if len(style_names) != network.spec.styles:
         raise ConfigError(f"{len(style_names)} style names for a network with {network.spec.styles} styles")
-    tensors = {name: value.detach().to(torch.float16).contiguous() for name, value in network.state_dict().items()}
     metadata = {
         "format": FEEDFORWARD_FORMAT,
         "spec": json.dumps(network.spec.as_dict()),
         "styles": json.dumps(style_names),
         "info": json.dumps(info or {}),
     }
+    return _write_half_precision(network, metadata, path)
+
+
+def _write_half_precision(module: nn.Module, metadata: dict[str, str], path: Path) -> Path:
+    """The module's state in fp16 with ``metadata``, written to a temporary file and moved into place."""
+    tensors = {name: value.detach().to(torch.float16).contiguous() for name, value in module.state_dict().items()}
     temporary = path.with_name(path.name + ".tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -47,15 +55,30 @@ def save_style_network(
     return path
 
 
-def read_style_network_metadata(path: Path) -> tuple[NetworkSpec, list[str], dict[str, Any]]:
-    """Shape, style names and training record of a model file, without loading its tensors."""
+def _read_metadata(path: Path, expected_format: str, kind: str) -> dict[str, str]:
     try:
         with safe_open(str(path), framework="pt") as handle:
-            metadata = handle.metadata() or {}
+            metadata: dict[str, str] = handle.metadata() or {}
     except (OSError, SafetensorError) as error:
         raise WeightsError(f"{path}: not a readable safetensors model file ({error})") from error
-    if metadata.get("format") != FEEDFORWARD_FORMAT:
-        raise WeightsError(f"{path}: not a painterly feed-forward model (format {metadata.get('format')!r})")
+    if metadata.get("format") != expected_format:
+        raise WeightsError(f"{path}: not a painterly {kind} model (format {metadata.get('format')!r})")
+    return metadata
+
+
+def _load_state(module: nn.Module, path: Path) -> None:
+    """Load the file's tensors (as fp32) into ``module``; a mismatch is a WeightsError."""
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            state = {key: handle.get_tensor(key).float() for key in handle.keys()}  # noqa: SIM118
+        module.load_state_dict(state)
+    except (OSError, SafetensorError, RuntimeError) as error:
+        raise WeightsError(f"{path}: tensors do not fit the network it describes ({error})") from error
+
+
+def read_style_network_metadata(path: Path) -> tuple[NetworkSpec, list[str], dict[str, Any]]:
+    """Shape, style names and training record of a model file, without loading its tensors."""
+    metadata = _read_metadata(path, FEEDFORWARD_FORMAT, "feed-forward")
     try:
         spec = NetworkSpec.from_dict(json.loads(metadata["spec"]))
         names = [str(name) for name in json.loads(metadata["styles"])]
@@ -70,11 +93,31 @@ def read_style_network_metadata(path: Path) -> tuple[NetworkSpec, list[str], dic
 def load_style_network(path: Path) -> tuple[StyleNetwork, list[str], dict[str, Any]]:
     """The network (fp32, eval mode), its style names and its training record."""
     spec, names, info = read_style_network_metadata(path)
-    try:
-        network = StyleNetwork(spec)
-        with safe_open(str(path), framework="pt") as handle:
-            state = {key: handle.get_tensor(key).float() for key in handle.keys()}  # noqa: SIM118
-        network.load_state_dict(state)
-    except (OSError, SafetensorError, RuntimeError) as error:
-        raise WeightsError(f"{path}: tensors do not fit the network it describes ({error})") from error
+    network = StyleNetwork(spec)
+    _load_state(network, path)
     return network.eval(), names, info
+
+
+def save_decoder(decoder: Decoder, path: Path, *, info: dict[str, Any] | None = None) -> Path:
+    """Write an AdaIN decoder in fp16 with its shape and ``info`` (training record) as metadata."""
+    metadata = {"format": DECODER_FORMAT, "spec": json.dumps(decoder.spec.as_dict()), "info": json.dumps(info or {})}
+    return _write_half_precision(decoder, metadata, path)
+
+
+def read_decoder_metadata(path: Path) -> tuple[DecoderSpec, dict[str, Any]]:
+    """Shape and training record of a decoder file, without loading its tensors."""
+    metadata = _read_metadata(path, DECODER_FORMAT, "AdaIN decoder")
+    try:
+        spec = DecoderSpec.from_dict(json.loads(metadata["spec"]))
+        info = dict(json.loads(metadata.get("info", "{}")))
+    except (KeyError, ValueError, TypeError, AttributeError, ConfigError) as error:
+        raise WeightsError(f"{path}: damaged model metadata ({error})") from error
+    return spec, info
+
+
+def load_decoder(path: Path) -> tuple[Decoder, dict[str, Any]]:
+    """The decoder (fp32, eval mode) and its training record."""
+    spec, info = read_decoder_metadata(path)
+    decoder = Decoder(spec)
+    _load_state(decoder, path)
+    return decoder.eval(), info

@@ -91,11 +91,11 @@ class NetworkStylizer:
         if content.ndim != 4 or content.shape[:2] != (1, 3):
             raise ConfigError(f"expected one RGB image (1, 3, H, W), got shape {tuple(content.shape)}")
         weights = self.weights_for(blend)
-        output_size = _output_size(content.shape[-2:], options.size)
+        output_size = fit_output_size(content.shape[-2:], options.size)
         content = resize_to(content, output_size) if output_size != tuple(content.shape[-2:]) else content
         if options.strength == 0.0:
             return content.clone()
-        run_size = _output_size(output_size, round(max(output_size) / options.style_scale))
+        run_size = fit_output_size(output_size, round(max(output_size) / options.style_scale))
         network_input = prepare_content_colors(content, "luminance" if options.color == "luminance" else "none")
         if run_size != output_size:
             network_input = resize_to(network_input, run_size)
@@ -147,7 +147,7 @@ class NetworkStylizer:
         return result.float().cpu().contiguous()
 
 
-def _output_size(size: tuple[int, int] | torch.Size, long_side: int | None) -> tuple[int, int]:
+def fit_output_size(size: tuple[int, int] | torch.Size, long_side: int | None) -> tuple[int, int]:
     """``size`` scaled to ``long_side`` (the Gatys method's rule), or unchanged when None or already that size."""
     height, width = int(size[0]), int(size[1])
     if long_side is None or long_side == max(height, width):

@@ -7,7 +7,6 @@ targets (computed once), while the convolutions are shared by all styles.
 from __future__ import annotations
 
 import dataclasses
-import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -20,13 +19,13 @@ from torch import Tensor, nn
 
 from ..devices import autocast
 from ..encoders.vgg import VGGEncoder
-from ..errors import ConfigError, OutputError, TrainingError
+from ..errors import ConfigError, OutputError
 from ..image.io import load_image, resize_long_side
 from ..methods.feedforward import NetworkSpec, StyleNetwork, parameter_count
 from ..methods.model_files import save_style_network
 from ..ops import gram_matrix, total_variation
 from .data import CropSampler, image_files, load_folder
-from .loop import LOG_NAME, TrainingOptions, TrainingProgress, TrainingResult, final_losses, train
+from .loop import TrainingOptions, TrainingProgress, TrainingResult, train_and_save
 from .model_card import render_model_card
 
 # relu4_3's Gram term is ~100x smaller than the others at equal weight; 4x lets larger structures count.
@@ -241,48 +240,25 @@ def train_feedforward(
     objective = FeedForwardObjective(
         network, encoder, photos, styles, weights=weights, preview_photo=preview, dtype=dtype
     )
-    interrupted: KeyboardInterrupt | None = None
+
+    def save(record: dict[str, Any]) -> Path:
+        info = {
+            "method": "feedforward (Johnson et al. 2016) with conditional instance norm (Dumoulin et al. 2017)",
+            **record,
+            "photos": f"{len(photos)} photos from {photo_folder.name}, random {crop}px crops and flips",
+            "losses": weights.as_dict(),
+            "precision": str(dtype).removeprefix("torch."),
+        }
+        model_path = save_style_network(network.cpu(), names, run_dir / MODEL_NAME, info=info)
+        card = render_model_card(names, network.spec.as_dict(), parameter_count(network), info)
+        write_text(run_dir / MODEL_CARD_NAME, card)
+        return model_path
+
+    return train_and_save(objective, options, run_dir, save, resume=resume, on_progress=on_progress)
+
+
+def write_text(path: Path, text: str) -> None:
     try:
-        result = train(objective, options, run_dir, resume=resume, on_progress=on_progress)
-    except KeyboardInterrupt as error:
-        interrupted = error
-        result = None
-    log = _read_log(run_dir)
-    steps_done = int(log[-1]["step"]) if log else 0
-    info = {
-        "method": "feedforward (Johnson et al. 2016) with conditional instance norm (Dumoulin et al. 2017)",
-        "steps": steps_done,
-        "planned_steps": options.steps,
-        "seconds": round(log[-1]["seconds"], 1) if log else 0.0,
-        "final_losses": {key: round(value, 5) for key, value in final_losses(log).items()},
-        "photos": f"{len(photos)} photos from {photo_folder.name}, random {crop}px crops and flips",
-        "options": asdict(options),
-        "losses": weights.as_dict(),
-        "precision": str(dtype).removeprefix("torch."),
-        "device": _describe_device(torch_device),
-        "torch": torch.__version__,
-    }
-    model_path = save_style_network(network.cpu(), names, run_dir / MODEL_NAME, info=info)
-    card = render_model_card(names, network.spec.as_dict(), parameter_count(network), info)
-    try:
-        (run_dir / MODEL_CARD_NAME).write_text(card, encoding="utf-8")
+        path.write_text(text, encoding="utf-8")
     except OSError as error:
-        raise OutputError(f"cannot write {run_dir / MODEL_CARD_NAME}: {error.strerror}") from error
-    if interrupted is not None:
-        raise interrupted
-    assert result is not None
-    return result, model_path
-
-
-def _describe_device(device: torch.device) -> str:
-    return f"{torch.get_num_threads()} CPU threads" if device.type == "cpu" else str(device)
-
-
-def _read_log(run_dir: Path) -> list[dict[str, float]]:
-    path = run_dir / LOG_NAME
-    if not path.is_file():
-        return []
-    try:
-        return list(json.loads(path.read_text()))
-    except (OSError, ValueError) as error:
-        raise TrainingError(f"{path} is not a readable training log ({error})") from error
+        raise OutputError(f"cannot write {path}: {error.strerror}") from error

@@ -297,3 +297,50 @@ def _atomic_write_text(path: Path, text: str) -> None:
         os.replace(temporary, path)
     except OSError as error:
         raise OutputError(f"cannot write {path}: {error.strerror}") from error
+
+
+def train_and_save(
+    objective: Objective,
+    options: TrainingOptions,
+    run_dir: Path,
+    save: Callable[[dict[str, Any]], Path],
+    *,
+    resume: bool = True,
+    on_progress: Callable[[TrainingProgress], None] | None = None,
+) -> tuple[TrainingResult, Path]:
+    """:func:`train`, then ``save(record)`` however the run stopped (steps, budget or Ctrl-C): every stop leaves a
+    usable model. ``record`` holds the steps done and planned, seconds, final losses, options, device and torch
+    version; ``save`` adds what it knows and returns the model's path. An interrupt is re-raised after saving."""
+    interrupted: KeyboardInterrupt | None = None
+    result: TrainingResult | None = None
+    try:
+        result = train(objective, options, run_dir, resume=resume, on_progress=on_progress)
+    except KeyboardInterrupt as error:
+        interrupted = error
+    log = read_log(run_dir)
+    device = next(objective.model.parameters()).device
+    record: dict[str, Any] = {
+        "steps": int(log[-1]["step"]) if log else 0,
+        "planned_steps": options.steps,
+        "seconds": round(log[-1]["seconds"], 1) if log else 0.0,
+        "final_losses": {key: round(value, 5) for key, value in final_losses(log).items()},
+        "options": dataclasses.asdict(options),
+        "device": f"{torch.get_num_threads()} CPU threads" if device.type == "cpu" else str(device),
+        "torch": torch.__version__,
+    }
+    path = save(record)
+    if interrupted is not None:
+        raise interrupted
+    assert result is not None
+    return result, path
+
+
+def read_log(run_dir: Path) -> list[dict[str, float]]:
+    """The run's ``log.json`` (empty when there is none yet)."""
+    path = run_dir / LOG_NAME
+    if not path.is_file():
+        return []
+    try:
+        return list(json.loads(path.read_text()))
+    except (OSError, ValueError) as error:
+        raise TrainingError(f"{path} is not a readable training log ({error})") from error

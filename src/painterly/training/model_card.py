@@ -72,3 +72,67 @@ def render_model_card(names: Sequence[str], spec: Mapping[str, int], parameters:
         "",
     ]
     return "\n".join(lines)
+
+
+def render_decoder_card(spec: Mapping[str, int], parameters: int, info: Mapping[str, Any]) -> str:
+    """Markdown card of an AdaIN decoder: data (paintings trained on, held out), network, training, losses."""
+    losses = info.get("final_losses", {})
+    options = info.get("options", {})
+    settings = info.get("losses", {})
+    paintings = list(info.get("paintings", []))
+    held_out = list(info.get("held_out", []))
+    known = set(paintings) | set(held_out) <= set(PAINTINGS)
+    lines = [
+        "# painterly AdaIN decoder: model card",
+        "",
+        "The decoder of painterly's arbitrary-style method (AdaIN, Huang & Belongie 2017): the frozen ImageNet VGG16 "
+        "encodes a photo to relu4_1, adaptive instance normalisation gives those features a style image's channel "
+        "means and deviations, and this decoder turns them into a picture. Trained by painterly's own code "
+        "(`painterly train arbitrary`).",
+        "",
+        "## Data",
+        "",
+        "- Paintings trained on: "
+        + ", ".join(f"`{name}` ({PAINTINGS.get(name, 'user-supplied')})" for name in paintings)
+        + f"; each at {', '.join(str(scale) for scale in (256, 384, 512))} px long side, random crops and flips, "
+        f"random colour changes (strength {settings.get('color_jitter')}).",
+        "- Held out (never seen in training, used to judge generalisation): "
+        + (", ".join(f"`{name}` ({PAINTINGS.get(name, 'user-supplied')})" for name in held_out) or "none")
+        + ".",
+        f"- Photos: {info.get('photos', 'unknown')}; {settings.get('photo_style_share', 0):.0%} of each batch is "
+        f"styled by another photo and {settings.get('self_style_share', 0):.0%} by itself (reconstruction).",
+        "- "
+        + (
+            "The paintings are in the public domain by age (several only in the US); they come from the example "
+            "folders of public neural-style-transfer repositories."
+            if known
+            else "Check the licences of the paintings and photos this decoder was trained on before sharing it."
+        ),
+        "",
+        "## Network and training",
+        "",
+        f"- Decoder: width {spec.get('width')} at full size (x2 per level, {4 * int(spec.get('width', 0))} at 1/4 "
+        f"size with {spec.get('quarter_convs')} extra convolutions), reflection padding, nearest upsampling; "
+        f"{parameters:,} parameters; stored in fp16.",
+        f"- Loss: content MSE to the AdaIN target at relu4_1 (weight {settings.get('content_weight', 0):g}), "
+        f"mean/deviation style loss at relu1_1..relu4_1 (weight {settings.get('style_weight', 0):g}), pixel MSE on "
+        f"the self-styled samples (weight {settings.get('reconstruction_weight', 0):g}).",
+        f"- Optimiser: Adam, learning rate {options.get('learning_rate')} with {options.get('warmup_steps')} warm-up "
+        f"steps and cosine decay to {options.get('final_learning_rate_ratio')}x; batch {options.get('batch_size')}; "
+        f"seed {options.get('seed')}.",
+        f"- Trained {info.get('steps')} of {info.get('planned_steps')} planned steps in "
+        f"{float(info.get('seconds', 0)) / 60:.0f} minutes on {info.get('device', 'an unrecorded device')} "
+        f"({info.get('precision')} autocast, torch {info.get('torch')}).",
+        "- Final losses (mean of the last 50 steps): "
+        + ", ".join(f"{key} {value:.4g}" for key, value in losses.items() if "/" not in key)
+        + ".",
+        "",
+        "## Limits",
+        "",
+        "- AdaIN matches channel statistics only: it transfers colours and local texture well, large-scale structure "
+        "of a painting (long strokes, composition) much less than optimisation (`painterly transfer`).",
+        "- A small decoder trained briefly on a CPU: fine detail is softer than the photo; see the README's benchmark "
+        "for the measured losses next to the Gatys method.",
+        "",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,45 @@
+"""The AdaIN decoder shipped inside the package (``data/adain_decoder.safetensors``, model card ``adain_decoder.md``).
+
+>>> decoder = load_shipped_decoder()        # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import os
+from pathlib import Path
+
+from .errors import WeightsError
+from .methods.arbitrary import Decoder
+from .methods.model_files import load_decoder
+from .presets import packaged_file
+
+DECODER_FILE = "adain_decoder.safetensors"
+DECODER_CARD_FILE = "adain_decoder.md"
+
+
+def decoder_path() -> Path:
+    """The shipped decoder (``$PAINTERLY_DECODER`` overrides it, e.g. with one you trained)."""
+    override = os.environ.get("PAINTERLY_DECODER")
+    return Path(override) if override else packaged_file(DECODER_FILE)
+
+
+def decoder_card_text() -> str:
+    path = packaged_file(DECODER_CARD_FILE)
+    if not path.is_file():
+        raise WeightsError(f"the model card {path} is missing from the installation")
+    return path.read_text(encoding="utf-8")
+
+
+@functools.lru_cache(maxsize=2)
+def _load_cached(path: str, modified: float) -> Decoder:
+    return load_decoder(Path(path))[0]
+
+
+def load_shipped_decoder(model: Path | None = None) -> Decoder:
+    """The decoder at ``model`` (default: the shipped one), read from disk once; a fresh copy each call."""
+    path = model or decoder_path()
+    if not path.is_file():
+        raise WeightsError(f"no AdaIN decoder at {path} (train one with `painterly train arbitrary`)")
+    return copy.deepcopy(_load_cached(str(path), path.stat().st_mtime))

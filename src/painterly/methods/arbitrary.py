@@ -1,0 +1,379 @@
+"""Arbitrary style in one pass: AdaIN (Huang & Belongie 2017) with a decoder trained by painterly.
+
+The frozen VGG16 encodes the photo to ``relu4_1``; adaptive instance normalisation gives those features the channel
+means and deviations of the style's ``relu4_1`` features; a small decoder turns them back into an image::
+
+    stylizer = ArbitraryStylizer(decoder)                                        # doctest: +SKIP
+    picture = stylizer.stylize(photo, [painting], options=ArbitraryOptions(alpha=0.8))  # doctest: +SKIP
+
+Controls: ``alpha`` (feature-space trade-off: 0 is the decoder's reconstruction of the photo), several styles with
+weights (their statistics are interpolated), one mask per style (each style acts only where its mask is white, with
+the photo's statistics taken over that region), colour preservation (the Gatys modes), and the style image's size
+relative to the output. Every image is processed at its own resolution; above ``max_pass_pixels`` the encoder and
+the decoder run in tiles whose halo exceeds their receptive fields, so the tiled result equals the untiled one
+(statistics are computed on the whole feature map, which is small: 1/64 of the pixels).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import Tensor, nn
+
+from ..devices import autocast, resolve_device, resolve_precision
+from ..encoders.vgg import VGGEncoder
+from ..errors import ConfigError
+from ..image.color import COLOR_MODES, ColorMode, finish_colors, prepare_content_colors, prepare_style_colors
+from ..image.io import resize_long_side, resize_to
+from ..losses import normalised_blend
+from ..ops import mean_std, pad_reflect, resize_mask
+from ..tiling import ALIGN, tile_grid
+from .stylizer import fit_output_size
+
+BOTTLENECK = "relu4_1"
+STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
+FEATURE_CHANNELS = 512
+ENCODER_STRIDE = 8
+# Context around each tile, in pixels: above the receptive-field radius of VGG16 to relu4_1 (~30 px) and of the
+# decoder (DecoderSpec.receptive_radius), on the tile lattice.
+TILE_HALO = 64
+DEFAULT_MAX_PASS_PIXELS = 2048 * 2048
+EPS = 1e-5
+
+
+@dataclass(frozen=True)
+class DecoderSpec:
+    """Shape of the decoder: ``width`` channels at full size, doubling per level up to ``4 * width`` at 1/4 size
+    (a slim mirror of VGG16 to relu4_1, whose widths are 64/128/256), ``quarter_convs`` extra convolutions there."""
+
+    width: int = 32
+    quarter_convs: int = 2
+    in_channels: int = FEATURE_CHANNELS
+    """Channels of the encoder's relu4_1 (512 for VGG16; tests use tiny encoders)."""
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.in_channels <= 4096:
+            raise ConfigError(f"decoder in_channels must be within 1..4096, got {self.in_channels}")
+        if not 4 <= self.width <= 256:
+            raise ConfigError(f"decoder width must be within 4..256, got {self.width}")
+        if not 0 <= self.quarter_convs <= 8:
+            raise ConfigError(f"decoder quarter_convs must be within 0..8, got {self.quarter_convs}")
+
+    @property
+    def receptive_radius(self) -> int:
+        """An upper bound on how far (in output pixels) a feature reaches: each 3x3 conv adds its level's stride,
+        each nearest upsampling at most the stride of the level above."""
+        return 8 + 8 + 4 * (self.quarter_convs + 1) + 4 + 2 * 2 + 2 + 2
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, object]) -> DecoderSpec:
+        known = {"width", "quarter_convs", "in_channels"}
+        unknown = set(data) - known
+        if unknown:
+            raise ConfigError(f"unknown decoder settings {sorted(unknown)}")
+        return cls(**{key: int(value) for key, value in data.items()})  # type: ignore[call-overload]
+
+
+def _conv(in_channels: int, out_channels: int) -> list[nn.Module]:
+    return [nn.ReflectionPad2d(1), nn.Conv2d(in_channels, out_channels, kernel_size=3)]
+
+
+class Decoder(nn.Module):
+    """relu4_1 features (B, 512, H/8, W/8) → image (B, 3, H, W); reflection padding, nearest upsampling."""
+
+    def __init__(self, spec: DecoderSpec | None = None) -> None:
+        super().__init__()
+        self.spec = spec or DecoderSpec()
+        width = self.spec.width
+        layers: list[nn.Module] = [
+            *_conv(self.spec.in_channels, 4 * width),
+            nn.ReLU(inplace=True),
+            nn.Upsample(scale_factor=2),
+        ]
+        for _ in range(self.spec.quarter_convs):
+            layers += [*_conv(4 * width, 4 * width), nn.ReLU(inplace=True)]
+        layers += [*_conv(4 * width, 2 * width), nn.ReLU(inplace=True), nn.Upsample(scale_factor=2)]
+        layers += [*_conv(2 * width, 2 * width), nn.ReLU(inplace=True), *_conv(2 * width, width), nn.ReLU(True)]
+        layers += [nn.Upsample(scale_factor=2), *_conv(width, width), nn.ReLU(inplace=True), *_conv(width, 3)]
+        self.body = nn.Sequential(*layers)
+
+    def forward(self, features: Tensor) -> Tensor:
+        return self.body(features)  # type: ignore[no-any-return]
+
+
+@dataclass(frozen=True)
+class StyleStatistics:
+    """Channel means and deviations of a style's relu4_1 features, each (1, 512, 1, 1) in fp32."""
+
+    mean: Tensor
+    std: Tensor
+
+
+def blend_statistics(statistics: Sequence[StyleStatistics], weights: Sequence[float]) -> StyleStatistics:
+    """Weighted mean of several styles' statistics: AdaIN with it equals the weighted sum of the AdaIN outputs."""
+    mean = sum((weight * item.mean for item, weight in zip(statistics, weights, strict=True)), torch.zeros(()))
+    std = sum((weight * item.std for item, weight in zip(statistics, weights, strict=True)), torch.zeros(()))
+    return StyleStatistics(torch.as_tensor(mean), torch.as_tensor(std))
+
+
+def masked_mean_std(features: Tensor, mask: Tensor, eps: float = EPS) -> tuple[Tensor, Tensor]:
+    """Channel mean and deviation of ``features`` (B, C, h, w) weighted by ``mask`` (1, 1, h, w) in [0, 1]."""
+    weights = mask.to(features.dtype)
+    area = weights.sum(dim=(2, 3), keepdim=True).clamp_min(1e-8)
+    mean = (features * weights).sum(dim=(2, 3), keepdim=True) / area
+    variance = ((features - mean).pow(2) * weights).sum(dim=(2, 3), keepdim=True) / area
+    return mean, (variance + eps).sqrt()
+
+
+def transfer_features(
+    content: Tensor,
+    styles: Sequence[StyleStatistics],
+    weights: Sequence[float] | None = None,
+    masks: Sequence[Tensor] | None = None,
+    alpha: float = 1.0,
+) -> Tensor:
+    """The decoder's input: ``content`` (1, C, h, w) features renormalised to the styles' statistics.
+
+    Without masks the styles' statistics are blended with ``weights``; with masks (one (1, 1, h, w) map in [0, 1]
+    per style), style k replaces the content's statistics *measured over its mask* and acts only there; where the
+    masks add up to less than 1 the content's own features remain (where more, they are scaled to sum to 1).
+    ``alpha`` mixes the result with the content features (0: the content unchanged).
+    """
+    content = content.float()
+    if not styles:
+        raise ConfigError("at least one style is needed")
+    if masks is None:
+        shares = normalised_blend(weights, len(styles))
+        target = blend_statistics(styles, shares)
+        content_mean, content_std = mean_std(content, EPS)
+        result = (content - content_mean) / content_std * target.std + target.mean
+    else:
+        if len(masks) != len(styles):
+            raise ConfigError(f"got {len(masks)} mask(s) for {len(styles)} style(s): give one mask per style")
+        if weights is not None and len(set(weights)) > 1:
+            raise ConfigError("style weights and masks cannot be combined: the masks say where each style goes")
+        feature_size = (int(content.shape[-2]), int(content.shape[-1]))
+        maps = [resize_mask(mask.float(), feature_size).clamp(0, 1) for mask in masks]
+        coverage = torch.stack(maps).sum(dim=0)
+        scale = 1.0 / coverage.clamp_min(1.0)
+        result = content * (1.0 - coverage * scale)
+        for statistics, mask in zip(styles, maps, strict=True):
+            content_mean, content_std = masked_mean_std(content, mask)
+            renormalised = (content - content_mean) / content_std * statistics.std + statistics.mean
+            result = result + mask * scale * renormalised
+    if alpha != 1.0:
+        result = alpha * result + (1.0 - alpha) * content
+    return result
+
+
+@dataclass(frozen=True)
+class ArbitraryOptions:
+    """Inference options; the names follow the Gatys and preset methods.
+
+    ``alpha``: 0 returns the decoder's reconstruction of the photo, 1 the full style. ``style_scale``: the style
+    image's long side relative to the output's (above 1: larger brush strokes). ``size``: output long side (None:
+    the photo's own). ``color``: none, luminance, histogram or meancov, as in the Gatys method.
+    """
+
+    alpha: float = 1.0
+    color: str = "none"
+    style_scale: float = 1.0
+    size: int | None = None
+    tile_size: int | None = None
+    max_pass_pixels: int = DEFAULT_MAX_PASS_PIXELS
+
+    def __post_init__(self) -> None:
+        if not (0.0 <= self.alpha <= 1.0):
+            raise ConfigError(f"alpha must be within 0..1, got {self.alpha}")
+        if self.color not in COLOR_MODES:
+            raise ConfigError(f"unknown color mode '{self.color}': choose one of {', '.join(COLOR_MODES)}")
+        if not (0.05 <= self.style_scale <= 8.0):
+            raise ConfigError(f"style_scale must be within 0.05..8, got {self.style_scale}")
+        if self.size is not None and self.size < 16:
+            raise ConfigError(f"size must be at least 16 pixels, got {self.size}")
+        if self.tile_size is not None and (self.tile_size < 64 or self.tile_size % ALIGN):
+            raise ConfigError(f"tile size must be a multiple of {ALIGN} and at least 64, got {self.tile_size}")
+        if self.max_pass_pixels < 64 * 64:
+            raise ConfigError("max_pass_pixels must be at least 4096")
+
+
+def padded_size(height: int, width: int) -> tuple[int, int]:
+    """The size the encoder sees: a multiple of its stride, at least 16 px."""
+    return max(16, -(-height // ENCODER_STRIDE) * ENCODER_STRIDE), max(16, -(-width // ENCODER_STRIDE) * ENCODER_STRIDE)
+
+
+class ArbitraryStylizer:
+    """Encoder + AdaIN + decoder on one device and precision, with a cache of style statistics.
+
+    ``timings`` holds the seconds spent in each stage by the last :meth:`stylize` call (``style``, ``encode``,
+    ``transfer``, ``decode``, ``colors``).
+    """
+
+    def __init__(
+        self,
+        decoder: Decoder,
+        *,
+        encoder: VGGEncoder | None = None,
+        device: str = "auto",
+        precision: str = "auto",
+        cache_size: int = 32,
+    ) -> None:
+        from ..encoders.vgg import vgg16
+
+        self.device = resolve_device(device)
+        self.dtype = resolve_precision(precision, self.device)
+        if encoder is None:
+            encoder = vgg16(layers=[BOTTLENECK])
+        if BOTTLENECK not in encoder.layers:
+            raise ConfigError(f"the encoder must provide {BOTTLENECK}")
+        self.encoder: VGGEncoder = encoder.eval().to(self.device)
+        self.decoder: Decoder = decoder.eval().to(self.device)
+        self.encoder.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        self.decoder.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        self.encoder.requires_grad_(False)
+        self.decoder.requires_grad_(False)
+        self.cache_size = cache_size
+        self._cache: OrderedDict[str, StyleStatistics] = OrderedDict()
+        self.timings: dict[str, float] = {}
+
+    @property
+    def halo(self) -> int:
+        return max(TILE_HALO, math.ceil(self.decoder.spec.receptive_radius / ALIGN) * ALIGN)
+
+    # -- stages -------------------------------------------------------------------------------------------------
+    def style_statistics(self, style: Tensor) -> StyleStatistics:
+        """Statistics of a style image (1, 3, H, W) as given (sized and coloured), cached by its pixels."""
+        key = hashlib.sha1(style.detach().float().cpu().contiguous().numpy().tobytes()).hexdigest()
+        key += f"-{tuple(style.shape)}-{self.dtype}"
+        cached = self._cache.get(key)
+        if cached is not None:
+            self._cache.move_to_end(key)
+            return cached
+        features = self.encode(style)
+        mean, std = mean_std(features, EPS)
+        statistics = StyleStatistics(mean, std)
+        self._cache[key] = statistics
+        while len(self._cache) > self.cache_size:
+            self._cache.popitem(last=False)
+        return statistics
+
+    def encode(
+        self, image: Tensor, *, tile_size: int | None = None, max_pass_pixels: int = DEFAULT_MAX_PASS_PIXELS
+    ) -> Tensor:
+        """relu4_1 features (1, 512, H'/8, W'/8) in fp32 of ``image`` reflect-padded to :func:`padded_size`."""
+        image = self._pad(image)
+        height, width = image.shape[-2:]
+        if tile_size is None and height * width <= max_pass_pixels:
+            return self._encode_pass(image)
+        tile = tile_size or self._auto_tile(max_pass_pixels)
+        features = torch.empty(1, self.decoder.spec.in_channels, height // ENCODER_STRIDE, width // ENCODER_STRIDE)
+        for part in tile_grid(height, width, tile=tile, halo=self.halo):
+            encoded = self._encode_pass(image[..., part.py0 : part.py1, part.px0 : part.px1])
+            rows, cols = part.interior_in_padded(ENCODER_STRIDE)
+            features[..., part.y0 // 8 : -(-part.y1 // 8), part.x0 // 8 : -(-part.x1 // 8)] = encoded[..., rows, cols]
+        return features
+
+    def decode(
+        self, features: Tensor, *, tile_size: int | None = None, max_pass_pixels: int = DEFAULT_MAX_PASS_PIXELS
+    ) -> Tensor:
+        """The decoder's image (1, 3, 8h, 8w), in fp32 on the CPU, in one pass or in tiles."""
+        height, width = features.shape[-2] * ENCODER_STRIDE, features.shape[-1] * ENCODER_STRIDE
+        if tile_size is None and height * width <= max_pass_pixels:
+            return self._decode_pass(features)
+        tile = tile_size or self._auto_tile(max_pass_pixels)
+        output = torch.empty(1, 3, height, width)
+        for part in tile_grid(height, width, tile=tile, halo=self.halo):
+            decoded = self._decode_pass(features[..., part.py0 // 8 : part.py1 // 8, part.px0 // 8 : part.px1 // 8])
+            output[..., part.y0 : part.y1, part.x0 : part.x1] = decoded[
+                ..., part.y0 - part.py0 : part.y1 - part.py0, part.x0 - part.px0 : part.x1 - part.px0
+            ]
+        return output
+
+    def stylize(
+        self,
+        content: Tensor,
+        styles: Sequence[Tensor],
+        *,
+        weights: Sequence[float] | None = None,
+        masks: Sequence[Tensor] | None = None,
+        options: ArbitraryOptions | None = None,
+    ) -> Tensor:
+        """``content`` (1, 3, H, W) in [0, 1] with ``styles`` (each (1, 3, h, w)) → the result (1, 3, H', W')."""
+        options = options or ArbitraryOptions()
+        if content.ndim != 4 or content.shape[:2] != (1, 3):
+            raise ConfigError(f"expected one RGB image (1, 3, H, W), got shape {tuple(content.shape)}")
+        if not styles:
+            raise ConfigError("at least one style image is needed")
+        if weights is not None:
+            normalised_blend(weights, len(styles))  # validates count and values
+        mode: ColorMode = options.color  # type: ignore[assignment]
+        timings: dict[str, float] = {}
+        clock = time.perf_counter()
+        size = fit_output_size(content.shape[-2:], options.size)
+        content = resize_to(content, size) if size != tuple(content.shape[-2:]) else content
+        style_long_side = max(16, round(max(size) * options.style_scale))
+        statistics = [
+            self.style_statistics(resize_long_side(prepare_style_colors(style, content, mode), style_long_side))
+            for style in styles
+        ]
+        clock = _lap(timings, "style", clock)
+        network_input = prepare_content_colors(content, mode)
+        features = self.encode(network_input, tile_size=options.tile_size, max_pass_pixels=options.max_pass_pixels)
+        clock = _lap(timings, "encode", clock)
+        feature_masks = None
+        if masks is not None:
+            feature_masks = [self._feature_mask(mask, size, features.shape[-2:]) for mask in masks]
+        target = transfer_features(features, statistics, weights, feature_masks, options.alpha)
+        clock = _lap(timings, "transfer", clock)
+        decoded = self.decode(target, tile_size=options.tile_size, max_pass_pixels=options.max_pass_pixels)
+        clock = _lap(timings, "decode", clock)
+        result = finish_colors(decoded[..., : size[0], : size[1]].clamp(0, 1), content, mode).clamp(0, 1)
+        _lap(timings, "colors", clock)
+        self.timings = timings
+        return result
+
+    # -- helpers ------------------------------------------------------------------------------------------------
+    def _pad(self, image: Tensor) -> Tensor:
+        height, width = image.shape[-2:]
+        target_height, target_width = padded_size(height, width)
+        return pad_reflect(image, target_height - height, target_width - width)
+
+    def _auto_tile(self, max_pass_pixels: int) -> int:
+        return max(ALIGN * 4, int(math.sqrt(max_pass_pixels)) - 2 * self.halo) // ALIGN * ALIGN
+
+    def _feature_mask(self, mask: Tensor, size: tuple[int, int], feature_size: torch.Size) -> Tensor:
+        """A mask (1, 1, H, W) or (H, W) brought to the output size, padded like the image, then to feature size."""
+        if mask.ndim == 2:
+            mask = mask[None, None]
+        if mask.ndim != 4 or mask.shape[:2] != (1, 1):
+            raise ConfigError(f"a mask must be one grey image (1, 1, H, W), got shape {tuple(mask.shape)}")
+        mask = resize_mask(mask.float(), size) if tuple(mask.shape[-2:]) != size else mask.float()
+        mask = self._pad(mask)
+        return resize_mask(mask, (int(feature_size[0]), int(feature_size[1]))).clamp(0, 1)
+
+    def _encode_pass(self, image: Tensor) -> Tensor:
+        batch = image.to(self.device).contiguous(memory_format=torch.channels_last)
+        with torch.inference_mode(), autocast(self.device, self.dtype):
+            features: Tensor = self.encoder(batch)[BOTTLENECK]
+        return features.float().cpu().contiguous()
+
+    def _decode_pass(self, features: Tensor) -> Tensor:
+        batch = features.to(self.device).contiguous(memory_format=torch.channels_last)
+        with torch.inference_mode(), autocast(self.device, self.dtype):
+            image: Tensor = self.decoder(batch)
+        return image.float().cpu().contiguous()
+
+
+def _lap(timings: dict[str, float], stage: str, started: float) -> float:
+    now = time.perf_counter()
+    timings[stage] = now - started
+    return now
