@@ -23,6 +23,7 @@ weights: $(STAMP)
 demo: weights
 	$(BIN)/painterly demo -o out/demo.png
 	$(BIN)/painterly demo --preset starry_night -o out/demo_preset.png
+	$(BIN)/painterly demo --arbitrary -o out/demo_adain.png
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
@@ -35,6 +36,7 @@ test: weights lint
 bench: weights
 	$(BIN)/python benchmarks/gatys.py
 	$(BIN)/python benchmarks/feedforward.py
+	$(BIN)/python benchmarks/arbitrary.py
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache

@@ -23,7 +23,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from common import PRECISIONS, SHARED, gatys_reference, painting, peak_mb, photo, run_child  # noqa: E402
+from common import PRECISIONS, SHARED, painting, peak_mb, photo, print_quality, quality_rows, run_child  # noqa: E402
 
 PAIRS = ("tubingen:starry_night", "golden_gate:the_scream", "chicago:udnie")
 STAGES = ("encode", "transfer", "decode", "colors")
@@ -72,35 +72,6 @@ def measure_speed(size: int, precision: str, repeats: int, width: int | None) ->
         **{stage: statistics.median(row[stage] for row in stages) for stage in STAGES},
         "peak_mb": peak_mb(),
     }
-
-
-def quality_rows(sizes: list[int], pairs: list[str], workdir: Path) -> list[dict[str, Any]]:
-    from gatys import evaluate
-    from painterly.image.io import resize_long_side, save_image
-
-    rows = []
-    for pair in pairs:
-        content_name, style_name = pair.split(":")
-        style_full = painting(style_name)
-        gatys = gatys_reference(content_name, style_name, workdir)
-        gatys_losses = evaluate(gatys["image"], photo(content_name, 512), resize_long_side(style_full, 512))
-        rows.append({"pair": pair, "method": "gatys (defaults)", "size": 512, "precision": "auto", **gatys_losses})
-        save_image(gatys["image"], workdir / f"gatys_{content_name}_{style_name}_512.png")
-        for size in sizes:
-            content = photo(content_name, size)
-            for precision in PRECISIONS:
-                stylizer = stylizer_for(precision, None)
-                started = time.perf_counter()
-                image = stylizer.stylize(content, [style_full])
-                seconds = time.perf_counter() - started
-                save_image(image, workdir / f"adain_{content_name}_{style_name}_{size}_{precision}.png")
-                losses = evaluate(image, content, resize_long_side(style_full, size))
-                rows.append(
-                    {"pair": pair, "method": "adain", "size": size, "precision": precision, "seconds": seconds}
-                    | losses
-                    | {"image": image}
-                )
-    return rows
 
 
 def main() -> None:
@@ -154,32 +125,14 @@ def main() -> None:
     if args.speed_only:
         return
 
-    quality = quality_rows(sizes, args.pairs.split(","), workdir)
+    def stylize(content: Any, style_name: str, precision: str) -> Any:
+        return stylizer_for(precision, None).stylize(content, [painting(style_name)])
+
+    pairs = args.pairs.split(",")
+    quality = quality_rows("adain", stylize, sizes, pairs, workdir)
     print("\nquality: fp32 VGG16 evaluator, Gatys default layers and weights (lower is closer); paintings held out")
     print("of the decoder's training. Gatys times are in benchmarks/gatys.py")
-    header = f"{'pair':<26} {'method':<17} {'size':>5} {'prec':<5} {'seconds':>8} {'content':>8} {'style':>8}"
-    print(header)
-    print("-" * len(header))
-    for row in quality:
-        print(
-            f"{row['pair']:<26} {row['method']:<17} {row['size']:>5} {row['precision']:<5} "
-            f"{row.get('seconds', float('nan')):>8.2f} {row['content']:>8.4g} {row['style']:>8.4g}"
-        )
-    for pair in args.pairs.split(","):
-        gatys = next(r for r in quality if r["pair"] == pair and r["method"] != "adain")
-        for row in (r for r in quality if r["pair"] == pair and r["method"] == "adain" and r["size"] == 512):
-            print(
-                f"{pair} 512 px {row['precision']}: AdaIN style loss = {row['style'] / gatys['style']:.2f}x "
-                f"Gatys, content loss = {row['content'] / gatys['content']:.2f}x Gatys"
-            )
-        by_precision = {
-            r["precision"]: r
-            for r in quality
-            if r["pair"] == pair and r["method"] == "adain" and r["size"] == max(sizes)
-        }
-        if "bf16" in by_precision:
-            difference = float((by_precision["bf16"]["image"] - by_precision["fp32"]["image"]).abs().mean())
-            print(f"{pair} {max(sizes)} px bf16 vs fp32: mean |pixel difference| {difference:.4f} (of 1)")
+    print_quality("adain", quality, pairs, sizes)
     print(f"images: {workdir}")
 
 

@@ -25,7 +25,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from common import PRECISIONS, SHARED, gatys_reference, peak_mb, photo, run_child  # noqa: E402
+from common import PRECISIONS, SHARED, gatys_reference, peak_mb, photo, print_quality, quality_rows, run_child  # noqa: E402
 
 ARCHITECTURES = ("shipped", "8/3/3/9", "12/5/3/9", "16/5/2/9", "32/5/2/9")
 PAIRS = ("tubingen:starry_night", "golden_gate:the_scream", "chicago:udnie")
@@ -69,51 +69,6 @@ def measure_speed(architecture: str, size: int, precision: str, repeats: int) ->
         "seconds": statistics.median(times),
         "peak_mb": peak_mb(),
     }
-
-
-def quality_rows(sizes: list[int], pairs: list[str], workdir: Path) -> list[dict[str, Any]]:
-    from gatys import evaluate
-    from painterly.image.io import load_image, resize_long_side, save_image
-
-    rows = []
-    for pair in pairs:
-        content_name, style_name = pair.split(":")
-        style_full = load_image(SHARED / "styles" / f"{style_name}.jpg", max_pixels=None)
-        gatys = gatys_reference(content_name, style_name, workdir)
-        content_512 = photo(content_name, 512)
-        gatys_losses = evaluate(gatys["image"], content_512, resize_long_side(style_full, 512))
-        rows.append(
-            {
-                "pair": pair,
-                "method": "gatys (defaults)",
-                "size": 512,
-                "precision": "auto",
-                "seconds": gatys["seconds"],
-                **gatys_losses,
-            }
-        )
-        save_image(gatys["image"], workdir / f"gatys_{content_name}_{style_name}_512.png")
-        for size in sizes:
-            content = photo(content_name, size)
-            for precision in PRECISIONS:
-                stylizer = stylizer_for("shipped", precision)
-                started = time.perf_counter()
-                image = stylizer.stylize(content, {style_name: 1.0})
-                seconds = time.perf_counter() - started
-                save_image(image, workdir / f"preset_{content_name}_{style_name}_{size}_{precision}.png")
-                losses = evaluate(image, content, resize_long_side(style_full, size))
-                rows.append(
-                    {
-                        "pair": pair,
-                        "method": "preset",
-                        "size": size,
-                        "precision": precision,
-                        "seconds": seconds,
-                        "image": image,
-                        **losses,
-                    }
-                )
-    return rows
 
 
 def main() -> None:
@@ -166,33 +121,15 @@ def main() -> None:
             f"{row['seconds']:>8.3f} {row['peak_mb']:>8.0f}"
         )
 
-    quality = quality_rows(sizes, args.pairs.split(","), workdir)
+    def stylize(content: torch.Tensor, style_name: str, precision: str) -> torch.Tensor:
+        image: torch.Tensor = stylizer_for("shipped", precision).stylize(content, {style_name: 1.0})
+        return image
+
+    pairs = args.pairs.split(",")
+    quality = quality_rows("preset", stylize, sizes, pairs, workdir)
     print("\nquality: fp32 VGG16 evaluator, Gatys default layers and weights (lower is closer); Gatys times are in")
     print("benchmarks/gatys.py (its references here may come from --workdir, computed under other load)")
-    header = f"{'pair':<26} {'method':<17} {'size':>5} {'prec':<5} {'seconds':>8} {'content':>8} {'style':>8}"
-    print(header)
-    print("-" * len(header))
-    for row in quality:
-        print(
-            f"{row['pair']:<26} {row['method']:<17} {row['size']:>5} {row['precision']:<5} "
-            f"{row['seconds'] if row['method'] == 'preset' else float('nan'):>8.2f} "
-            f"{row['content']:>8.4g} {row['style']:>8.4g}"
-        )
-    for pair in args.pairs.split(","):
-        gatys = next(r for r in quality if r["pair"] == pair and r["method"] != "preset")
-        for row in (r for r in quality if r["pair"] == pair and r["method"] == "preset" and r["size"] == 512):
-            print(
-                f"{pair} 512 px {row['precision']}: preset style loss = {row['style'] / gatys['style']:.2f}x "
-                f"Gatys, content loss = {row['content'] / gatys['content']:.2f}x Gatys"
-            )
-        by_precision = {
-            r["precision"]: r
-            for r in quality
-            if r["pair"] == pair and r["method"] == "preset" and r["size"] == max(sizes)
-        }
-        if "bf16" in by_precision:
-            difference = float((by_precision["bf16"]["image"] - by_precision["fp32"]["image"]).abs().mean())
-            print(f"{pair} {max(sizes)} px bf16 vs fp32: mean |pixel difference| {difference:.4f} (of 1)")
+    print_quality("preset", quality, pairs, sizes)
     shipped = {(r["size"], r["precision"]): r["seconds"] for r in speed if r["architecture"] == "shipped"}
     for size in sizes:
         if (size, "bf16") in shipped:

@@ -31,8 +31,9 @@ from typing import Any
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "data"
 sys.path.insert(0, str(ROOT / "benchmarks"))
+from common import SHARED  # noqa: E402
+
 VARIANTS = ("baseline fp32", "painterly defaults", "single bf16", "single fp32")
 
 

@@ -74,10 +74,23 @@ def test_stylize_with_any_painting_blends_alpha_and_masks(
     assert not np.array_equal(run("--style", f"{files['a']}:0.5", "--style", f"{files['b']}:0.5"), single)
     reconstruction = run("--style", str(files["a"]), "--alpha", "0")
     assert not np.array_equal(reconstruction, single)
-    masked = run("--style", str(files["a"]), "--mask", str(files["mask"]))
-    assert masked.shape == single.shape
+    wide = write_png(tmp_path / "wide.png", gradient_image(45, 200, seed=3))
+    wide_mask = torch.zeros(1, 1, 45, 200)
+    wide_mask[..., :30] = 1.0
+    mask = write_png(tmp_path / "wide_mask.png", wide_mask)
+    output = tmp_path / "wide_out.png"
+
+    def run_wide(*arguments: str) -> np.ndarray:
+        assert main(["stylize", str(wide), "-o", str(output), "--overwrite", "--precision", "fp32", *arguments]) == 0
+        return read(output)
+
+    masked = run_wide("--style", str(files["a"]), "--mask", str(mask))  # white: the left 30 columns
+    plain = run_wide("--style", str(files["a"]), "--alpha", "0")
+    # beyond the decoder's reach (36 px) from the mask's feature cell: the photo's own features, decoded
+    assert np.abs(masked[:, 100:] - plain[:, 100:]).max() <= 1 / 255
+    assert np.abs(masked[:, :20] - plain[:, :20]).max() > 0.05
     assert run("--style", str(files["a"]), "--color", "luminance", "--size", "32").shape == (24, 32, 3)
-    assert run("--style", str(files["a"]), "--tile-size", "64").shape == single.shape
+    assert np.abs(run("--style", str(files["a"]), "--tile-size", "64") - single).max() <= 1 / 255
 
 
 @pytest.mark.parametrize(
@@ -86,12 +99,14 @@ def test_stylize_with_any_painting_blends_alpha_and_masks(
         ([], "choose a style", 2),
         (["--preset", "x", "--style", "a"], "not both", 2),
         (["--style", "{a}", "--strength", "0.5"], "use --alpha", 2),
+        (["--style", "{a}", "--strength", "1"], "use --alpha", 2),
         (["--style", "{a}", "--mask", "{mask}", "--mask", "{mask}"], "one mask per style", 2),
         (["--style", "{a}:0.2", "--style", "{b}:0.8", "--mask", "{mask}", "--mask", "{mask}"], "cannot be combined", 2),
         (["--style", "{a}", "--style-scale", "0"], "style_scale", 2),
         (["--style", "{a}", "--tile-size", "70"], "tile size", 2),
         (["--style", "{a}:-2"], "finite and >= 0", 2),
         (["--style", "missing.png"], "missing.png", 3),
+        (["--style", "{a}", "--overwrite", "-o", "{a}"], "", 4),
     ],
 )
 def test_stylize_style_bad_inputs(
@@ -189,3 +204,12 @@ def test_train_arbitrary_cli_end_to_end(
     assert "--hold-out names picasso are not in" in capsys.readouterr().err
     assert main([*common, "--hold-out", "starry_night,mondrian,udnie", "--steps", "4"]) == 2
     assert "leaves no painting" in capsys.readouterr().err
+
+
+def test_demo_arbitrary(decoder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    output = tmp_path / "demo.png"
+    assert main(["demo", "--arbitrary", "-o", str(output), "--size", "64", "--precision", "fp32"]) == 0
+    assert Image.open(output).size == (64, 64)
+    assert "arbitrary style with skimage.data" in capsys.readouterr().out
+    assert main(["demo", "--arbitrary", "--preset", "starry_night", "-o", str(tmp_path / "x.png")]) == 2
+    assert "not both" in capsys.readouterr().err

@@ -51,15 +51,22 @@ def load_inputs(
         raise ConfigError("at least one style image is needed")
     loaded_content = as_loaded_image(content, max_pixels=max_pixels)
     loaded_styles = [as_loaded_image(style, max_pixels=max_pixels) for style in styles]
-    loaded_masks = None
-    if masks:
-        if len(masks) != len(styles):
-            raise ConfigError(f"got {len(masks)} mask(s) for {len(styles)} style image(s): give one mask per style")
-        loaded_masks = [luminance(as_loaded_image(mask, max_pixels=max_pixels).rgb) for mask in masks]
+    loaded_masks = load_masks(masks, len(styles), max_pixels=max_pixels)
     init_image = None
     if config.init not in INIT_KINDS:
         init_image = as_loaded_image(config.init, max_pixels=max_pixels).rgb
     return TransferInputs(loaded_content, loaded_styles, loaded_masks, init_image)
+
+
+def load_masks(
+    masks: Sequence[ImageInput] | None, count: int, *, max_pixels: int | None = DEFAULT_MAX_PIXELS
+) -> list[torch.Tensor] | None:
+    """One grey (1, 1, H, W) mask per style (white = that style), or None when no masks are given."""
+    if not masks:
+        return None
+    if len(masks) != count:
+        raise ConfigError(f"got {len(masks)} mask(s) for {count} style image(s): give one mask per style")
+    return [luminance(as_loaded_image(mask, max_pixels=max_pixels).rgb) for mask in masks]
 
 
 def run_transfer(
@@ -200,11 +207,7 @@ def _stylize_with_adain(
         raise ConfigError("at least one style image is needed")
     loaded = as_loaded_image(content, max_pixels=max_pixels)
     style_images = [as_loaded_image(item, max_pixels=max_pixels).rgb for item in styles]
-    mask_images = None
-    if masks:
-        if len(masks) != len(styles):
-            raise ConfigError(f"got {len(masks)} mask(s) for {len(styles)} style image(s): give one mask per style")
-        mask_images = [luminance(as_loaded_image(mask, max_pixels=max_pixels).rgb) for mask in masks]
+    mask_images = load_masks(masks, len(styles), max_pixels=max_pixels)
     stylizer = ArbitraryStylizer(load_shipped_decoder(model), device=device, precision=precision)
     weights = list(blend) if blend is not None else None
     image = stylizer.stylize(loaded.rgb, style_images, weights=weights, masks=mask_images, options=arbitrary_options)

@@ -5,15 +5,13 @@
 
 from __future__ import annotations
 
-import copy
-import functools
 import os
 from pathlib import Path
 
 from .errors import WeightsError
 from .methods.arbitrary import Decoder
 from .methods.model_files import load_decoder
-from .presets import packaged_file
+from .presets import load_model_copy, packaged_file
 
 DECODER_FILE = "adain_decoder.safetensors"
 DECODER_CARD_FILE = "adain_decoder.md"
@@ -32,14 +30,8 @@ def decoder_card_text() -> str:
     return path.read_text(encoding="utf-8")
 
 
-@functools.lru_cache(maxsize=2)
-def _load_cached(path: str, modified: float) -> Decoder:
-    return load_decoder(Path(path))[0]
-
-
 def load_shipped_decoder(model: Path | None = None) -> Decoder:
     """The decoder at ``model`` (default: the shipped one), read from disk once; a fresh copy each call."""
     path = model or decoder_path()
-    if not path.is_file():
-        raise WeightsError(f"no AdaIN decoder at {path} (train one with `painterly train arbitrary`)")
-    return copy.deepcopy(_load_cached(str(path), path.stat().st_mtime))
+    missing = f"no AdaIN decoder at {path} (train one with `painterly train arbitrary`)"
+    return load_model_copy(load_decoder, path, missing)[0]

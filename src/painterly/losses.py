@@ -11,6 +11,7 @@ returns one weighted loss per layer, so callers can report which layer contribut
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 import torch
@@ -189,8 +190,13 @@ def normalised_blend(blend: Sequence[float] | None, count: int) -> list[float]:
         return [1.0 / count] * count
     if len(blend) != count:
         raise ConfigError(f"got {len(blend)} style weight(s) for {count} style image(s)")
-    if any(not weight >= 0 for weight in blend):
-        raise ConfigError(f"style weights must be >= 0, got {list(blend)}")
+    try:
+        values = [float(weight) for weight in blend]
+    except (TypeError, ValueError) as error:
+        raise ConfigError(f"style weights must be numbers, got {list(blend)}") from error
+    if any(not (0 <= weight < math.inf) for weight in values):
+        raise ConfigError(f"style weights must be finite and >= 0, got {list(blend)}")
+    blend = values
     total = float(sum(blend))
     if total <= 0:
         raise ConfigError("style weights must not all be zero")

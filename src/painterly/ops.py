@@ -41,11 +41,23 @@ def mean_std(features: Tensor, eps: float = 1e-5) -> tuple[Tensor, Tensor]:
     return mean.reshape(batch, channels, 1, 1), std.reshape(batch, channels, 1, 1)
 
 
+def masked_mean_std(features: Tensor, mask: Tensor, eps: float = 1e-5) -> tuple[Tensor, Tensor]:
+    """Channel mean and deviation of ``features`` (B, C, H, W) weighted by ``mask`` (1, 1, H, W) in [0, 1]."""
+    weights = mask.to(features.dtype)
+    area = weights.sum(dim=(2, 3), keepdim=True).clamp_min(1e-8)
+    mean = (features * weights).sum(dim=(2, 3), keepdim=True) / area
+    variance = ((features - mean).pow(2) * weights).sum(dim=(2, 3), keepdim=True) / area
+    return mean, (variance + eps).sqrt()
+
+
+def renormalise(features: Tensor, source: tuple[Tensor, Tensor], target: tuple[Tensor, Tensor]) -> Tensor:
+    """``features`` moved from the ``source`` (mean, std) to the ``target`` (mean, std), channel by channel."""
+    return (features - source[0]) / source[1] * target[1] + target[0]
+
+
 def adain(content: Tensor, style: Tensor, eps: float = 1e-5) -> Tensor:
     """Adaptive instance normalisation: content features re-scaled to the style's channel means and deviations."""
-    content_mean, content_std = mean_std(content, eps)
-    style_mean, style_std = mean_std(style, eps)
-    return (content - content_mean) / content_std * style_std + style_mean
+    return renormalise(content, mean_std(content, eps), mean_std(style, eps))
 
 
 def total_variation(image: Tensor, *, circular: bool = False) -> Tensor:

@@ -8,13 +8,15 @@
 
 from __future__ import annotations
 
+import copy
 import functools
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from .errors import ConfigError, WeightsError
 from .methods.feedforward import StyleNetwork
@@ -75,21 +77,29 @@ def preset_info(model: Path | None = None) -> dict[str, Any]:
     return read_style_network_metadata(model or presets_path())[2]
 
 
-@functools.lru_cache(maxsize=4)
-def _load_cached(path: str, modified: float) -> tuple[StyleNetwork, tuple[str, ...]]:
-    network, names, _ = load_style_network(Path(path))
-    return network, tuple(names)
+Loaded = TypeVar("Loaded")
+
+
+@functools.lru_cache(maxsize=8)
+def _load_cached(loader: Callable[[Path], Any], path: str, modified: float) -> Any:
+    return loader(Path(path))
+
+
+def load_model_copy(loader: Callable[[Path], Loaded], path: Path, missing: str) -> Loaded:
+    """``loader(path)``, read from disk once per file version, as a fresh deep copy on each call; ``missing`` is the
+    message when the file is absent."""
+    if not path.is_file():
+        raise WeightsError(missing)
+    return copy.deepcopy(_load_cached(loader, str(path), path.stat().st_mtime))  # type: ignore[no-any-return]
 
 
 def load_presets(model: Path | None = None) -> tuple[StyleNetwork, list[str]]:
     """The preset network (a fresh copy each call, loaded from disk once) and its style names."""
-    import copy
-
     path = model or presets_path()
-    if not path.is_file():
-        raise WeightsError(f"no preset model at {path} (train one with `painterly train feedforward`)")
-    network, names = _load_cached(str(path), path.stat().st_mtime)
-    return copy.deepcopy(network), list(names)
+    network, names, _ = load_model_copy(
+        load_style_network, path, f"no preset model at {path} (train one with `painterly train feedforward`)"
+    )
+    return network, list(names)
 
 
 def parse_blend(text: str) -> dict[str, float]:

@@ -14,7 +14,11 @@ from __future__ import annotations
 import itertools
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
+
+import torch
+from torch import Tensor
 
 ALIGN = 16
 # Bytes of memory per pixel of one encoder forward + backward (VGG16 to relu5_1), measured on this CPU by
@@ -74,6 +78,28 @@ def tile_grid(height: int, width: int, *, tile: int, halo: int, offset: tuple[in
                 )
             )
     return tiles
+
+
+def default_tile(max_pass_pixels: int, halo: int) -> int:
+    """The tile side whose padded square (tile + 2 halo) stays within ``max_pass_pixels``, at least 4 * ALIGN."""
+    return max(ALIGN * 4, int(math.sqrt(max_pass_pixels)) - 2 * halo) // ALIGN * ALIGN
+
+
+def assemble_tiles(
+    height: int, width: int, *, tile: int, halo: int, channels: int, compute: Callable[[Tile], Tensor], stride: int = 1
+) -> Tensor:
+    """Run ``compute`` on every tile of a (height, width) image and keep each tile's interior.
+
+    ``compute(tile)`` returns the result (1, channels, h, w) for the padded region ``[py0:py1, px0:px1]`` at
+    1/``stride`` of its size; the assembled result is (1, channels, ceil(height / stride), ceil(width / stride)).
+    """
+    output = torch.empty(1, channels, -(-height // stride), -(-width // stride))
+    for part in tile_grid(height, width, tile=tile, halo=halo):
+        rows, cols = part.interior_in_padded(stride)
+        top, left = part.y0 // stride, part.x0 // stride
+        interior = compute(part)[..., rows, cols]
+        output[..., top : top + interior.shape[-2], left : left + interior.shape[-1]] = interior
+    return output
 
 
 def available_memory() -> int:

@@ -16,11 +16,10 @@ from painterly.methods.arbitrary import (
     Decoder,
     DecoderSpec,
     StyleStatistics,
-    masked_mean_std,
     transfer_features,
 )
 from painterly.methods.model_files import load_decoder, read_decoder_metadata, save_decoder
-from painterly.ops import adain, mean_std
+from painterly.ops import adain, masked_mean_std, mean_std
 from tests.conftest import gradient_image, make_tiny_encoder
 
 TINY_CHANNELS = 8  # relu4_1 of the tiny VGG16
@@ -229,7 +228,7 @@ def test_bad_options(options: dict[str, object], message: str) -> None:
 
 def test_stylizer_checks_its_inputs() -> None:
     stylizer = tiny_stylizer()
-    with pytest.raises(ConfigError, match="one RGB image"):
+    with pytest.raises(ConfigError, match="content must be a"):
         stylizer.stylize(torch.rand(3, 8, 8), [gradient_image(8, 8)])
     with pytest.raises(ConfigError, match="at least one style"):
         stylizer.stylize(gradient_image(8, 8), [])
@@ -256,3 +255,35 @@ def test_decoder_files_round_trip_and_damaged_files_are_refused(tmp_path: Path) 
     other = save_style_network(StyleNetwork(NetworkSpec(width=4, styles=1)), ["a"], tmp_path / "ff.safetensors")
     with pytest.raises(WeightsError, match="not a painterly AdaIN decoder"):
         load_decoder(other)
+
+
+def test_a_decoder_that_does_not_fit_the_encoder_is_refused() -> None:
+    decoder = Decoder(DecoderSpec(width=4, quarter_convs=0, in_channels=16))
+    with pytest.raises(WeightsError, match="expects 16 feature channels but the encoder gives 8"):
+        ArbitraryStylizer(decoder, encoder=make_tiny_encoder([BOTTLENECK]), device="cpu", precision="fp32")
+    with pytest.raises(ConfigError, match="cache_size"):
+        tiny_stylizer(cache_size=-1)
+
+
+def test_style_images_are_checked() -> None:
+    stylizer = tiny_stylizer()
+    with pytest.raises(ConfigError, match="style 1 must be a"):
+        stylizer.stylize(gradient_image(16, 16), [torch.rand(1, 1, 16, 16)])
+    with pytest.raises(ConfigError, match="must be numbers"):
+        stylizer.stylize(gradient_image(16, 16), [gradient_image(16, 16)], weights=["heavy"])  # type: ignore[list-item]
+    with pytest.raises(ConfigError, match="finite"):
+        stylizer.stylize(gradient_image(16, 16), [gradient_image(16, 16)], weights=[float("inf")])
+
+
+def test_the_cache_keeps_the_latest_styles_and_tells_colour_modes_apart() -> None:
+    stylizer = tiny_stylizer(cache_size=2)
+    content = gradient_image(24, 32)
+    styles = [gradient_image(20, 20, seed=30 + index) for index in range(3)]
+    for style in styles:
+        stylizer.stylize(content, [style])
+    assert len(stylizer._cache) == 2
+    stylizer.stylize(content, [styles[2]], options=ArbitraryOptions(color="histogram"))  # the style is recoloured
+    assert len(stylizer._cache) == 2
+    uncached = tiny_stylizer(cache_size=0)
+    uncached.stylize(content, [styles[0]])
+    assert not uncached._cache

@@ -93,6 +93,16 @@ def test_a_few_steps_lower_the_loss_and_resume_exactly(tmp_path: Path) -> None:
     assert [row["total"] for row in second.log] == losses
 
 
+def test_previews_do_not_disturb_training(tmp_path: Path) -> None:
+    options = TrainingOptions(steps=3, batch_size=2, warmup_steps=0, preview_every=100)
+    quiet, watched = make_objective(), make_objective()
+    train(quiet, options, tmp_path / "quiet")
+    train(watched, TrainingOptions(**{**options.__dict__, "preview_every": 1}), tmp_path / "watched")
+    assert len(list((tmp_path / "watched" / "previews").iterdir())) == 3
+    for name, value in quiet.model.state_dict().items():
+        assert torch.equal(value, watched.model.state_dict()[name]), name
+
+
 def test_preview_shows_the_photo_reconstruction_styles_and_results() -> None:
     objective = make_objective()
     with torch.inference_mode():

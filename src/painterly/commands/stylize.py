@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from ..devices import DEVICE_NAMES, PRECISION_NAMES
 from ..errors import ConfigError
 from ..image.io import DEFAULT_MAX_PIXELS, check_output_path, read_image, save_image
+from . import Command
+
+if TYPE_CHECKING:
+    from torch import Tensor
+
+    from ..image.io import LoadedImage
 
 HELP = {"help_option_names": ["-h", "--help"], "max_content_width": 110}
 
@@ -27,7 +34,7 @@ def _options(params: dict[str, Any]) -> Any:
     from ..methods.stylizer import StylizeOptions
 
     return StylizeOptions(
-        strength=params["strength"],
+        strength=1.0 if params["strength"] is None else params["strength"],
         color=params["color"],
         style_scale=params["style_scale"],
         size=params["size"],
@@ -35,28 +42,35 @@ def _options(params: dict[str, Any]) -> Any:
     )
 
 
-def inference_options(function: Any) -> Any:
+def inference_options(*, arbitrary: bool) -> Callable[[Command], Command]:
+    """The options of the one-pass routes; with ``arbitrary`` also those of --style (colour matching, decoder)."""
+    colors = ["none", "luminance", "histogram", "meancov"] if arbitrary else ["none", "luminance"]
+    model_help = (
+        "A model file from `painterly train feedforward` (with --preset) or `painterly train arbitrary` (with --style) "
+        "instead of the shipped one."
+        if arbitrary
+        else "A model file from `painterly train feedforward` instead of the shipped presets."
+    )
+    color_help = "luminance: keep the photo's colours, take only light and texture from the style" + (
+        "; histogram, meancov (--style only): recolour the style to the photo's colours first." if arbitrary else "."
+    )
     options = [
         click.option(
             "--model",
             type=click.Path(path_type=Path),
-            help="A model file from `painterly train feedforward` (with --preset) or `painterly train arbitrary` "
-            "(with --style) instead of the shipped one.",
+            help=model_help,
         ),
         click.option(
             "--strength",
-            default=1.0,
-            show_default=True,
             type=click.FloatRange(0, 1),
-            help="With --preset: 0 returns the photo, 1 the full style.",
+            help="With --preset: 0 returns the photo, 1 (default) the full style.",
         ),
         click.option(
             "--color",
             default="none",
             show_default=True,
-            type=click.Choice(["none", "luminance", "histogram", "meancov"]),
-            help="luminance: keep the photo's colours, take only light and texture from the style; histogram, "
-            "meancov (--style only): recolour the style to the photo's colours first.",
+            type=click.Choice(colors),
+            help=color_help,
         ),
         click.option(
             "--style-scale",
@@ -74,9 +88,13 @@ def inference_options(function: Any) -> Any:
         ),
         click.option("--overwrite", is_flag=True, help="Replace an existing output file."),
     ]
-    for option in reversed(options):
-        function = option(function)
-    return function
+
+    def decorate(function: Command) -> Command:
+        for option in reversed(options):
+            function = option(function)
+        return function
+
+    return decorate
 
 
 @click.command(context_settings=HELP)
@@ -101,7 +119,7 @@ def inference_options(function: Any) -> Any:
     type=click.Path(path_type=Path),
     help="With --style: one grey image per style, white where that style goes.",
 )
-@inference_options
+@inference_options(arbitrary=True)
 def stylize(
     photo: Path,
     output: Path,
@@ -128,9 +146,8 @@ def stylize(
             if preset is not None
             else "choose a style: --preset NAME (see `painterly presets`) or --style PAINTING"
         )
-    output = check_output_path(output, inputs=[photo], overwrite=params["overwrite"])
     if styles:
-        result, content = _stylize_arbitrary(photo, styles, alpha, masks, params)
+        result, content, output = _stylize_arbitrary(photo, output, styles, alpha, masks, params)
     else:
         if alpha is not None or masks:
             raise ConfigError("--alpha and --mask go with --style; presets take --strength")
@@ -138,6 +155,7 @@ def stylize(
 
         blend = parse_blend(preset or "")
         options = _options(params)
+        output = check_output_path(output, inputs=[photo], overwrite=params["overwrite"])
         content = read_image(photo, max_pixels=params["max_pixels"])
         stylizer = _stylizer(params["model"], params["device"], params["precision"])
         result = stylizer.stylize(content.rgb, blend, options)
@@ -147,17 +165,24 @@ def stylize(
 
 
 def _stylize_arbitrary(
-    photo: Path, styles: tuple[str, ...], alpha: float | None, masks: tuple[Path, ...], params: dict[str, Any]
-) -> tuple[Any, Any]:
+    photo: Path,
+    output: Path,
+    styles: tuple[str, ...],
+    alpha: float | None,
+    masks: tuple[Path, ...],
+    params: dict[str, Any],
+) -> tuple[Tensor, LoadedImage, Path]:
+    """The --style route: returns the picture, the loaded photo and the checked output path."""
+    from ..api import load_masks
     from ..decoder_model import load_shipped_decoder
-    from ..image.color import luminance
     from ..methods.arbitrary import ArbitraryOptions, ArbitraryStylizer
 
-    if params["strength"] != 1.0:
+    if params["strength"] is not None:
         raise ConfigError("--strength goes with --preset; with --style use --alpha")
     if masks and len(masks) != len(styles):
         raise ConfigError(f"got {len(masks)} --mask for {len(styles)} --style: give one mask per style")
     paths, weights = zip(*(parse_style_argument(text) for text in styles), strict=True)
+    output = check_output_path(output, inputs=[photo, *paths, *masks], overwrite=params["overwrite"])
     if masks and len(set(weights)) > 1:
         raise ConfigError("style weights and --mask cannot be combined: the masks say where each style goes")
     options = ArbitraryOptions(
@@ -169,11 +194,11 @@ def _stylize_arbitrary(
     )
     content = read_image(photo, max_pixels=params["max_pixels"])
     style_images = [read_image(path, max_pixels=params["max_pixels"]).rgb for path in paths]
-    mask_images = [luminance(read_image(path, max_pixels=params["max_pixels"]).rgb) for path in masks] or None
+    mask_images = load_masks(list(masks), len(styles), max_pixels=params["max_pixels"])
     decoder = load_shipped_decoder(params["model"])
     stylizer = ArbitraryStylizer(decoder, device=params["device"], precision=params["precision"])
     result = stylizer.stylize(content.rgb, style_images, weights=list(weights), masks=mask_images, options=options)
-    return result, content
+    return result, content, output
 
 
 def parse_style_argument(text: str) -> tuple[Path, float]:
@@ -193,9 +218,16 @@ def parse_style_argument(text: str) -> tuple[Path, float]:
 @click.command(context_settings=HELP)
 @click.option("--model", type=click.Path(path_type=Path), help="List the styles of this model file instead.")
 @click.option("--card", is_flag=True, help="Print the model card (data, training, licences).")
-def presets(model: Path | None, card: bool) -> int:
+@click.option("--decoder", is_flag=True, help="Print the model card of the AdaIN decoder (`stylize --style`) instead.")
+def presets(model: Path | None, card: bool, decoder: bool) -> int:
     """The styles available to `painterly stylize --preset`."""
     from ..presets import list_presets, model_card_text, preset_info
+
+    if decoder:
+        from ..decoder_model import decoder_card_text
+
+        click.echo(decoder_card_text())
+        return 0
 
     listed = list_presets(model)  # first: a missing model gets the helpful message
     if card:
@@ -224,7 +256,7 @@ def presets(model: Path | None, card: bool) -> int:
     help="Long side of each picture on the sheet.",
 )
 @click.option("--columns", type=click.IntRange(min=1), help="Pictures per row (default: about square).")
-@inference_options
+@inference_options(arbitrary=False)
 def sheet(photo: Path, output: Path, tile_long_side: int, columns: int | None, **params: Any) -> int:
     """Render PHOTO in every preset on one labelled sheet."""
     from ..sheet import compose_sheet

@@ -1,19 +1,20 @@
-"""``painterly train feedforward``: train networks with painterly's own training loop."""
+"""``painterly train feedforward`` and ``painterly train arbitrary``: networks trained by painterly's own loop."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
+from ..devices import DEVICE_NAMES, PRECISION_NAMES
 from ..errors import ConfigError
 from ..training.data import image_files
 from ..training.loop import TrainingOptions, TrainingProgress
+from . import Command
 
-Command = TypeVar("Command", bound=Callable[..., Any])
 DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*$")
 
 
@@ -66,7 +67,7 @@ class TrainingBar:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def train() -> None:
-    """Train networks (feed-forward presets) on your own paintings and photos."""
+    """Train networks on your own paintings and photos: presets (feedforward) or the AdaIN decoder (arbitrary)."""
 
 
 def training_options(batch: int, learning_rate: float) -> Callable[[Command], Command]:
@@ -91,8 +92,8 @@ def training_options(batch: int, learning_rate: float) -> Callable[[Command], Co
         click.option("--preview-every", default=250, show_default=True, type=click.IntRange(min=1)),
         click.option("--checkpoint-every", default=100, show_default=True, type=click.IntRange(min=1)),
         click.option("--seed", default=0, show_default=True, type=int),
-        click.option("--device", default="auto", show_default=True),
-        click.option("--precision", default="auto", show_default=True),
+        click.option("--device", default="auto", show_default=True, type=click.Choice(DEVICE_NAMES)),
+        click.option("--precision", default="auto", show_default=True, type=click.Choice(PRECISION_NAMES)),
         click.option("--quiet", is_flag=True, help="No progress bar; a line per checkpoint."),
     ]
 

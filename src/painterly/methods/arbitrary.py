@@ -26,15 +26,16 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import Tensor, nn
 
-from ..devices import autocast, resolve_device, resolve_precision
+from ..devices import prepare_for_inference, resolve_device, resolve_precision, run_inference
 from ..encoders.vgg import VGGEncoder
-from ..errors import ConfigError
+from ..errors import ConfigError, WeightsError
 from ..image.color import COLOR_MODES, ColorMode, finish_colors, prepare_content_colors, prepare_style_colors
 from ..image.io import resize_long_side, resize_to
 from ..losses import normalised_blend
-from ..ops import mean_std, pad_reflect, resize_mask
-from ..tiling import ALIGN, tile_grid
-from .stylizer import fit_output_size
+from ..ops import masked_mean_std, mean_std, pad_reflect, renormalise, resize_mask
+from ..tiling import ALIGN, Tile, assemble_tiles, default_tile
+from .gatys import check_inputs
+from .stylizer import DEFAULT_MAX_PASS_PIXELS, check_one_pass_options, fit_output_size
 
 BOTTLENECK = "relu4_1"
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
@@ -43,7 +44,6 @@ ENCODER_STRIDE = 8
 # Context around each tile, in pixels: above the receptive-field radius of VGG16 to relu4_1 (~30 px) and of the
 # decoder (DecoderSpec.receptive_radius), on the tile lattice.
 TILE_HALO = 64
-DEFAULT_MAX_PASS_PIXELS = 2048 * 2048
 EPS = 1e-5
 
 
@@ -80,6 +80,8 @@ class DecoderSpec:
         unknown = set(data) - known
         if unknown:
             raise ConfigError(f"unknown decoder settings {sorted(unknown)}")
+        if not all(isinstance(value, int) and not isinstance(value, bool) for value in data.values()):
+            raise ConfigError(f"decoder settings must be whole numbers, got {data}")
         return cls(**{key: int(value) for key, value in data.items()})  # type: ignore[call-overload]
 
 
@@ -125,15 +127,6 @@ def blend_statistics(statistics: Sequence[StyleStatistics], weights: Sequence[fl
     return StyleStatistics(torch.as_tensor(mean), torch.as_tensor(std))
 
 
-def masked_mean_std(features: Tensor, mask: Tensor, eps: float = EPS) -> tuple[Tensor, Tensor]:
-    """Channel mean and deviation of ``features`` (B, C, h, w) weighted by ``mask`` (1, 1, h, w) in [0, 1]."""
-    weights = mask.to(features.dtype)
-    area = weights.sum(dim=(2, 3), keepdim=True).clamp_min(1e-8)
-    mean = (features * weights).sum(dim=(2, 3), keepdim=True) / area
-    variance = ((features - mean).pow(2) * weights).sum(dim=(2, 3), keepdim=True) / area
-    return mean, (variance + eps).sqrt()
-
-
 def transfer_features(
     content: Tensor,
     styles: Sequence[StyleStatistics],
@@ -154,8 +147,7 @@ def transfer_features(
     if masks is None:
         shares = normalised_blend(weights, len(styles))
         target = blend_statistics(styles, shares)
-        content_mean, content_std = mean_std(content, EPS)
-        result = (content - content_mean) / content_std * target.std + target.mean
+        result = renormalise(content, mean_std(content, EPS), (target.mean, target.std))
     else:
         if len(masks) != len(styles):
             raise ConfigError(f"got {len(masks)} mask(s) for {len(styles)} style(s): give one mask per style")
@@ -167,8 +159,7 @@ def transfer_features(
         scale = 1.0 / coverage.clamp_min(1.0)
         result = content * (1.0 - coverage * scale)
         for statistics, mask in zip(styles, maps, strict=True):
-            content_mean, content_std = masked_mean_std(content, mask)
-            renormalised = (content - content_mean) / content_std * statistics.std + statistics.mean
+            renormalised = renormalise(content, masked_mean_std(content, mask, EPS), (statistics.mean, statistics.std))
             result = result + mask * scale * renormalised
     if alpha != 1.0:
         result = alpha * result + (1.0 - alpha) * content
@@ -185,7 +176,7 @@ class ArbitraryOptions:
     """
 
     alpha: float = 1.0
-    color: str = "none"
+    color: ColorMode = "none"
     style_scale: float = 1.0
     size: int | None = None
     tile_size: int | None = None
@@ -194,16 +185,7 @@ class ArbitraryOptions:
     def __post_init__(self) -> None:
         if not (0.0 <= self.alpha <= 1.0):
             raise ConfigError(f"alpha must be within 0..1, got {self.alpha}")
-        if self.color not in COLOR_MODES:
-            raise ConfigError(f"unknown color mode '{self.color}': choose one of {', '.join(COLOR_MODES)}")
-        if not (0.05 <= self.style_scale <= 8.0):
-            raise ConfigError(f"style_scale must be within 0.05..8, got {self.style_scale}")
-        if self.size is not None and self.size < 16:
-            raise ConfigError(f"size must be at least 16 pixels, got {self.size}")
-        if self.tile_size is not None and (self.tile_size < 64 or self.tile_size % ALIGN):
-            raise ConfigError(f"tile size must be a multiple of {ALIGN} and at least 64, got {self.tile_size}")
-        if self.max_pass_pixels < 64 * 64:
-            raise ConfigError("max_pass_pixels must be at least 4096")
+        check_one_pass_options(self, COLOR_MODES)
 
 
 def padded_size(height: int, width: int) -> tuple[int, int]:
@@ -211,11 +193,32 @@ def padded_size(height: int, width: int) -> tuple[int, int]:
     return max(16, -(-height // ENCODER_STRIDE) * ENCODER_STRIDE), max(16, -(-width // ENCODER_STRIDE) * ENCODER_STRIDE)
 
 
+class Bottleneck(nn.Module):
+    """The encoder's relu4_1 features alone (a module that returns one tensor)."""
+
+    def __init__(self, encoder: VGGEncoder) -> None:
+        super().__init__()
+        if BOTTLENECK not in encoder.layers:
+            raise ConfigError(f"the encoder must provide {BOTTLENECK}")
+        self.encoder = encoder
+
+    def forward(self, image: Tensor) -> Tensor:
+        features: Tensor = self.encoder(image)[BOTTLENECK]
+        return features
+
+    def channels(self) -> int:
+        """Channels of relu4_1 (512 for VGG16), probed on a tiny input."""
+        parameter = next(self.encoder.parameters())
+        with torch.no_grad():
+            return int(self(torch.zeros(1, 3, 16, 16, device=parameter.device, dtype=parameter.dtype)).shape[1])
+
+
 class ArbitraryStylizer:
     """Encoder + AdaIN + decoder on one device and precision, with a cache of style statistics.
 
-    ``timings`` holds the seconds spent in each stage by the last :meth:`stylize` call (``style``, ``encode``,
-    ``transfer``, ``decode``, ``colors``).
+    The cache (``cache_size`` styles, least recently used first out) pays off when one stylizer serves many calls,
+    as in an app or a batch; ``timings`` holds the seconds spent in each stage by the last :meth:`stylize` call
+    (``style``, ``encode``, ``transfer``, ``decode``, ``colors``).
     """
 
     def __init__(
@@ -229,18 +232,19 @@ class ArbitraryStylizer:
     ) -> None:
         from ..encoders.vgg import vgg16
 
+        if cache_size < 0:
+            raise ConfigError(f"cache_size must be >= 0, got {cache_size}")
         self.device = resolve_device(device)
         self.dtype = resolve_precision(precision, self.device)
-        if encoder is None:
-            encoder = vgg16(layers=[BOTTLENECK])
-        if BOTTLENECK not in encoder.layers:
-            raise ConfigError(f"the encoder must provide {BOTTLENECK}")
-        self.encoder: VGGEncoder = encoder.eval().to(self.device)
-        self.decoder: Decoder = decoder.eval().to(self.device)
-        self.encoder.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
-        self.decoder.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
-        self.encoder.requires_grad_(False)
-        self.decoder.requires_grad_(False)
+        self.encoder = Bottleneck(encoder if encoder is not None else vgg16(layers=[BOTTLENECK]))
+        channels = self.encoder.channels()
+        if channels != decoder.spec.in_channels:
+            raise WeightsError(
+                f"the decoder expects {decoder.spec.in_channels} feature channels but the encoder gives {channels}"
+            )
+        prepare_for_inference(self.encoder, self.device)
+        prepare_for_inference(decoder, self.device)
+        self.decoder = decoder
         self.cache_size = cache_size
         self._cache: OrderedDict[str, StyleStatistics] = OrderedDict()
         self.timings: dict[str, float] = {}
@@ -250,7 +254,9 @@ class ArbitraryStylizer:
         return max(TILE_HALO, math.ceil(self.decoder.spec.receptive_radius / ALIGN) * ALIGN)
 
     # -- stages -------------------------------------------------------------------------------------------------
-    def style_statistics(self, style: Tensor) -> StyleStatistics:
+    def style_statistics(
+        self, style: Tensor, *, tile_size: int | None = None, max_pass_pixels: int = DEFAULT_MAX_PASS_PIXELS
+    ) -> StyleStatistics:
         """Statistics of a style image (1, 3, H, W) as given (sized and coloured), cached by its pixels."""
         key = hashlib.sha1(style.detach().float().cpu().contiguous().numpy().tobytes()).hexdigest()
         key += f"-{tuple(style.shape)}-{self.dtype}"
@@ -258,29 +264,31 @@ class ArbitraryStylizer:
         if cached is not None:
             self._cache.move_to_end(key)
             return cached
-        features = self.encode(style)
-        mean, std = mean_std(features, EPS)
+        mean, std = mean_std(self.encode(style, tile_size=tile_size, max_pass_pixels=max_pass_pixels), EPS)
         statistics = StyleStatistics(mean, std)
-        self._cache[key] = statistics
-        while len(self._cache) > self.cache_size:
-            self._cache.popitem(last=False)
+        if self.cache_size:
+            self._cache[key] = statistics
+            while len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)
         return statistics
 
     def encode(
         self, image: Tensor, *, tile_size: int | None = None, max_pass_pixels: int = DEFAULT_MAX_PASS_PIXELS
     ) -> Tensor:
-        """relu4_1 features (1, 512, H'/8, W'/8) in fp32 of ``image`` reflect-padded to :func:`padded_size`."""
+        """relu4_1 features (1, C, H'/8, W'/8) in fp32 of ``image`` reflect-padded to :func:`padded_size`."""
         image = self._pad(image)
         height, width = image.shape[-2:]
         if tile_size is None and height * width <= max_pass_pixels:
-            return self._encode_pass(image)
-        tile = tile_size or self._auto_tile(max_pass_pixels)
-        features = torch.empty(1, self.decoder.spec.in_channels, height // ENCODER_STRIDE, width // ENCODER_STRIDE)
-        for part in tile_grid(height, width, tile=tile, halo=self.halo):
-            encoded = self._encode_pass(image[..., part.py0 : part.py1, part.px0 : part.px1])
-            rows, cols = part.interior_in_padded(ENCODER_STRIDE)
-            features[..., part.y0 // 8 : -(-part.y1 // 8), part.x0 // 8 : -(-part.x1 // 8)] = encoded[..., rows, cols]
-        return features
+            return self._run(self.encoder, image)
+        return assemble_tiles(
+            height,
+            width,
+            tile=tile_size or default_tile(max_pass_pixels, self.halo),
+            halo=self.halo,
+            channels=self.decoder.spec.in_channels,
+            compute=lambda part: self._run(self.encoder, image[..., part.py0 : part.py1, part.px0 : part.px1]),
+            stride=ENCODER_STRIDE,
+        )
 
     def decode(
         self, features: Tensor, *, tile_size: int | None = None, max_pass_pixels: int = DEFAULT_MAX_PASS_PIXELS
@@ -288,15 +296,21 @@ class ArbitraryStylizer:
         """The decoder's image (1, 3, 8h, 8w), in fp32 on the CPU, in one pass or in tiles."""
         height, width = features.shape[-2] * ENCODER_STRIDE, features.shape[-1] * ENCODER_STRIDE
         if tile_size is None and height * width <= max_pass_pixels:
-            return self._decode_pass(features)
-        tile = tile_size or self._auto_tile(max_pass_pixels)
-        output = torch.empty(1, 3, height, width)
-        for part in tile_grid(height, width, tile=tile, halo=self.halo):
-            decoded = self._decode_pass(features[..., part.py0 // 8 : part.py1 // 8, part.px0 // 8 : part.px1 // 8])
-            output[..., part.y0 : part.y1, part.x0 : part.x1] = decoded[
-                ..., part.y0 - part.py0 : part.y1 - part.py0, part.x0 - part.px0 : part.x1 - part.px0
-            ]
-        return output
+            return self._run(self.decoder, features)
+        stride = ENCODER_STRIDE
+
+        def compute(part: Tile) -> Tensor:
+            rows = slice(part.py0 // stride, part.py1 // stride)
+            return self._run(self.decoder, features[..., rows, part.px0 // stride : part.px1 // stride])
+
+        return assemble_tiles(
+            height,
+            width,
+            tile=tile_size or default_tile(max_pass_pixels, self.halo),
+            halo=self.halo,
+            channels=3,
+            compute=compute,
+        )
 
     def stylize(
         self,
@@ -309,32 +323,33 @@ class ArbitraryStylizer:
     ) -> Tensor:
         """``content`` (1, 3, H, W) in [0, 1] with ``styles`` (each (1, 3, h, w)) → the result (1, 3, H', W')."""
         options = options or ArbitraryOptions()
-        if content.ndim != 4 or content.shape[:2] != (1, 3):
-            raise ConfigError(f"expected one RGB image (1, 3, H, W), got shape {tuple(content.shape)}")
-        if not styles:
-            raise ConfigError("at least one style image is needed")
+        check_inputs(content, styles, masks, None)
         if weights is not None:
             normalised_blend(weights, len(styles))  # validates count and values
-        mode: ColorMode = options.color  # type: ignore[assignment]
+        if masks is not None and weights is not None and len(set(weights)) > 1:
+            raise ConfigError("style weights and masks cannot be combined: the masks say where each style goes")
+        mode = options.color
+        tile_size, max_pass_pixels = options.tile_size, options.max_pass_pixels
         timings: dict[str, float] = {}
         clock = time.perf_counter()
         size = fit_output_size(content.shape[-2:], options.size)
+        content = content.float()
         content = resize_to(content, size) if size != tuple(content.shape[-2:]) else content
         style_long_side = max(16, round(max(size) * options.style_scale))
-        statistics = [
-            self.style_statistics(resize_long_side(prepare_style_colors(style, content, mode), style_long_side))
-            for style in styles
-        ]
+        statistics = []
+        for style in styles:
+            prepared = resize_long_side(prepare_style_colors(style.float(), content, mode), style_long_side)
+            statistics.append(self.style_statistics(prepared, tile_size=tile_size, max_pass_pixels=max_pass_pixels))
         clock = _lap(timings, "style", clock)
         network_input = prepare_content_colors(content, mode)
-        features = self.encode(network_input, tile_size=options.tile_size, max_pass_pixels=options.max_pass_pixels)
+        features = self.encode(network_input, tile_size=tile_size, max_pass_pixels=max_pass_pixels)
         clock = _lap(timings, "encode", clock)
         feature_masks = None
         if masks is not None:
             feature_masks = [self._feature_mask(mask, size, features.shape[-2:]) for mask in masks]
         target = transfer_features(features, statistics, weights, feature_masks, options.alpha)
         clock = _lap(timings, "transfer", clock)
-        decoded = self.decode(target, tile_size=options.tile_size, max_pass_pixels=options.max_pass_pixels)
+        decoded = self.decode(target, tile_size=tile_size, max_pass_pixels=max_pass_pixels)
         clock = _lap(timings, "decode", clock)
         result = finish_colors(decoded[..., : size[0], : size[1]].clamp(0, 1), content, mode).clamp(0, 1)
         _lap(timings, "colors", clock)
@@ -342,35 +357,18 @@ class ArbitraryStylizer:
         return result
 
     # -- helpers ------------------------------------------------------------------------------------------------
+    def _run(self, module: nn.Module, tensor: Tensor) -> Tensor:
+        return run_inference(module, tensor, self.device, self.dtype)
+
     def _pad(self, image: Tensor) -> Tensor:
         height, width = image.shape[-2:]
         target_height, target_width = padded_size(height, width)
         return pad_reflect(image, target_height - height, target_width - width)
 
-    def _auto_tile(self, max_pass_pixels: int) -> int:
-        return max(ALIGN * 4, int(math.sqrt(max_pass_pixels)) - 2 * self.halo) // ALIGN * ALIGN
-
     def _feature_mask(self, mask: Tensor, size: tuple[int, int], feature_size: torch.Size) -> Tensor:
-        """A mask (1, 1, H, W) or (H, W) brought to the output size, padded like the image, then to feature size."""
-        if mask.ndim == 2:
-            mask = mask[None, None]
-        if mask.ndim != 4 or mask.shape[:2] != (1, 1):
-            raise ConfigError(f"a mask must be one grey image (1, 1, H, W), got shape {tuple(mask.shape)}")
+        """A mask (1, 1, H, W) brought to the output size, padded like the image, then to the feature size."""
         mask = resize_mask(mask.float(), size) if tuple(mask.shape[-2:]) != size else mask.float()
-        mask = self._pad(mask)
-        return resize_mask(mask, (int(feature_size[0]), int(feature_size[1]))).clamp(0, 1)
-
-    def _encode_pass(self, image: Tensor) -> Tensor:
-        batch = image.to(self.device).contiguous(memory_format=torch.channels_last)
-        with torch.inference_mode(), autocast(self.device, self.dtype):
-            features: Tensor = self.encoder(batch)[BOTTLENECK]
-        return features.float().cpu().contiguous()
-
-    def _decode_pass(self, features: Tensor) -> Tensor:
-        batch = features.to(self.device).contiguous(memory_format=torch.channels_last)
-        with torch.inference_mode(), autocast(self.device, self.dtype):
-            image: Tensor = self.decoder(batch)
-        return image.float().cpu().contiguous()
+        return resize_mask(self._pad(mask), (int(feature_size[0]), int(feature_size[1]))).clamp(0, 1)
 
 
 def _lap(timings: dict[str, float], stage: str, started: float) -> float:

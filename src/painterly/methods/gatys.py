@@ -140,7 +140,7 @@ class GatysTransfer:
     ) -> GatysResult:
         """Stylise ``content`` (1, 3, H, W) with ``styles`` (each (1, 3, h, w)); see :class:`GatysConfig`."""
         config = self.config
-        _check_inputs(content, styles, masks, init_image)
+        check_inputs(content, styles, masks, init_image)
         color = cast(ColorMode, config.color)
         content = content.to(self.device, torch.float32)
         net_content = prepare_content_colors(content, color)
@@ -361,7 +361,7 @@ class _RunState:
             )
 
 
-def _check_inputs(
+def check_inputs(
     content: Tensor, styles: Sequence[Tensor], masks: Sequence[Tensor] | None, init_image: Tensor | None
 ) -> None:
     if content.ndim != 4 or content.shape[:2] != (1, 3):

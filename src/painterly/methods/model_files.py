@@ -73,7 +73,8 @@ def _load_state(module: nn.Module, path: Path) -> None:
             state = {key: handle.get_tensor(key).float() for key in handle.keys()}  # noqa: SIM118
         module.load_state_dict(state)
     except (OSError, SafetensorError, RuntimeError) as error:
-        raise WeightsError(f"{path}: tensors do not fit the network it describes ({error})") from error
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise WeightsError(f"{path}: tensors do not fit the network it describes ({first_line})") from error
 
 
 def read_style_network_metadata(path: Path) -> tuple[NetworkSpec, list[str], dict[str, Any]]:

@@ -14,15 +14,16 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 import torch
 from torch import Tensor
 
-from ..devices import autocast, resolve_device, resolve_precision
+from ..devices import prepare_for_inference, resolve_device, resolve_precision, run_inference
 from ..errors import ConfigError
 from ..image.color import finish_colors, prepare_content_colors
 from ..image.io import resize_to
-from ..tiling import ALIGN, tile_grid
+from ..tiling import ALIGN, Tile, assemble_tiles, default_tile
 from .feedforward import NormStatistics, StyleNetwork, blend_weights, style_weights
 from .gatys import output_size
 
@@ -49,16 +50,36 @@ class StylizeOptions:
     def __post_init__(self) -> None:
         if not (0.0 <= self.strength <= 1.0):
             raise ConfigError(f"strength must be within 0..1, got {self.strength}")
-        if self.color not in FEEDFORWARD_COLOR_MODES:
-            raise ConfigError(f"unknown color mode '{self.color}' here: choose {' or '.join(FEEDFORWARD_COLOR_MODES)}")
-        if not (0.1 <= self.style_scale <= 8.0):
-            raise ConfigError(f"style_scale must be within 0.1..8, got {self.style_scale}")
-        if self.size is not None and self.size < 16:
-            raise ConfigError(f"size must be at least 16 pixels, got {self.size}")
-        if self.tile_size is not None and (self.tile_size < 64 or self.tile_size % ALIGN):
-            raise ConfigError(f"tile size must be a multiple of {ALIGN} and at least 64, got {self.tile_size}")
-        if self.max_pass_pixels < 64 * 64:
-            raise ConfigError("max_pass_pixels must be at least 4096")
+        check_one_pass_options(self, FEEDFORWARD_COLOR_MODES)
+
+
+class OnePassOptions(Protocol):
+    """The fields the one-pass methods (presets, arbitrary style) share."""
+
+    @property
+    def color(self) -> str: ...
+    @property
+    def style_scale(self) -> float: ...
+    @property
+    def size(self) -> int | None: ...
+    @property
+    def tile_size(self) -> int | None: ...
+    @property
+    def max_pass_pixels(self) -> int: ...
+
+
+def check_one_pass_options(options: OnePassOptions, color_modes: tuple[str, ...]) -> None:
+    """Validate the options the one-pass methods share; a ConfigError names the bad one."""
+    if options.color not in color_modes:
+        raise ConfigError(f"unknown color mode '{options.color}' here: choose one of {', '.join(color_modes)}")
+    if not (0.1 <= options.style_scale <= 8.0):
+        raise ConfigError(f"style_scale must be within 0.1..8, got {options.style_scale}")
+    if options.size is not None and options.size < 16:
+        raise ConfigError(f"size must be at least 16 pixels, got {options.size}")
+    if options.tile_size is not None and (options.tile_size < 64 or options.tile_size % ALIGN):
+        raise ConfigError(f"tile size must be a multiple of {ALIGN} and at least 64, got {options.tile_size}")
+    if options.max_pass_pixels < 64 * 64:
+        raise ConfigError("max_pass_pixels must be at least 4096")
 
 
 class NetworkStylizer:
@@ -71,9 +92,8 @@ class NetworkStylizer:
             raise ConfigError(f"{len(style_names)} style names for a network with {network.spec.styles} styles")
         self.device = resolve_device(device)
         self.dtype = resolve_precision(precision, self.device)
-        self.network = network.eval().to(self.device)
-        self.network.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
-        self.network.requires_grad_(False)
+        prepare_for_inference(network, self.device)
+        self.network = network
         self.style_names = list(style_names)
 
     @property
@@ -122,29 +142,24 @@ class NetworkStylizer:
         if tile_size is None and height * width <= max_pass_pixels:
             return self._forward(image, weights)
         if tile_size is None:
-            tile_size = max(ALIGN * 4, int(math.sqrt(max_pass_pixels)) - 2 * self.halo) // ALIGN * ALIGN
+            tile_size = default_tile(max_pass_pixels, self.halo)
         if statistics_image is None:
             statistics_image = image
             if height * width > max_pass_pixels:
                 shrink = math.sqrt(max_pass_pixels / (height * width))
                 statistics_image = resize_to(image, (max(1, int(height * shrink)), max(1, int(width * shrink))))
         statistics = NormStatistics()
-        output = torch.empty(1, 3, height, width)
+
+        def compute(tile: Tile) -> Tensor:
+            statistics.replay()
+            return self._forward(image[..., tile.py0 : tile.py1, tile.px0 : tile.px1], weights)
+
         with self.network.shared_statistics(statistics):
             self._forward(statistics_image, weights)
-            for tile in tile_grid(height, width, tile=tile_size, halo=self.halo):
-                statistics.replay()
-                part = self._forward(image[..., tile.py0 : tile.py1, tile.px0 : tile.px1], weights)
-                output[..., tile.y0 : tile.y1, tile.x0 : tile.x1] = part[
-                    ..., tile.y0 - tile.py0 : tile.y1 - tile.py0, tile.x0 - tile.px0 : tile.x1 - tile.px0
-                ]
-        return output
+            return assemble_tiles(height, width, tile=tile_size, halo=self.halo, channels=3, compute=compute)
 
     def _forward(self, image: Tensor, weights: Tensor) -> Tensor:
-        batch_input = image.to(self.device).contiguous(memory_format=torch.channels_last)
-        with torch.inference_mode(), autocast(self.device, self.dtype):
-            result: Tensor = self.network(batch_input, weights)
-        return result.float().cpu().contiguous()
+        return run_inference(self.network, image, self.device, self.dtype, weights)
 
 
 def fit_output_size(size: tuple[int, int] | torch.Size, long_side: int | None) -> tuple[int, int]:

@@ -23,14 +23,14 @@ from torch import Tensor, nn
 from ..devices import autocast
 from ..encoders.vgg import VGGEncoder
 from ..errors import ConfigError
-from ..image.io import load_image, resize_long_side
-from ..methods.arbitrary import BOTTLENECK, STYLE_LAYERS, Decoder, DecoderSpec
+from ..image.io import load_image, resize_long_side, resize_to
+from ..methods.arbitrary import BOTTLENECK, STYLE_LAYERS, Bottleneck, Decoder, DecoderSpec
 from ..methods.feedforward import parameter_count
 from ..methods.model_files import save_decoder
 from ..ops import adain, mean_std
-from .data import CropSampler, image_files, jitter_colors, load_folder
+from .data import CropSampler, jitter_colors, load_folder, load_preview
 from .feedforward import PHOTO_MAX_SIDE, style_names_of, write_text
-from .loop import TrainingOptions, TrainingProgress, TrainingResult, train_and_save
+from .loop import TrainingOptions, TrainingProgress, TrainingResult, build_seeded, train_and_save
 
 PAINTING_SCALES = (256, 384, 512)
 """Long sides the paintings are held at: crops then show brush strokes at several sizes."""
@@ -83,6 +83,7 @@ class AdainObjective:
         paintings: CropSampler,
         *,
         weights: AdainLossWeights | None = None,
+        painting_names: Sequence[str] = (),
         preview_photo: Tensor | None = None,
         preview_styles: Sequence[Tensor] = (),
         dtype: torch.dtype = torch.float32,
@@ -97,11 +98,17 @@ class AdainObjective:
         self.paintings = paintings
         self.dtype = dtype
         self.device = next(encoder.parameters()).device
+        self.painting_names = list(painting_names)
         self.preview_photo = preview_photo
         self.preview_styles = list(preview_styles)
 
     def identity(self) -> dict[str, Any]:
-        return {"decoder": self.model.spec.as_dict(), "losses": self.weights.as_dict(), "crop": self.photos.crop}
+        return {
+            "decoder": self.model.spec.as_dict(),
+            "losses": self.weights.as_dict(),
+            "crop": self.photos.crop,
+            "paintings": self.painting_names,
+        }
 
     def parameter_groups(self) -> list[tuple[list[nn.Parameter], float]]:
         return [(list(self.model.parameters()), 1.0)]
@@ -172,8 +179,6 @@ def _fit(image: Tensor, size: torch.Size) -> Tensor:
     """``image`` scaled to cover ``size`` and centre-cropped to it (a thumbnail of a style)."""
     height, width = int(size[0]), int(size[1])
     scale = max(height / image.shape[-2], width / image.shape[-1])
-    from ..image.io import resize_to
-
     scaled = resize_to(image, (max(height, round(image.shape[-2] * scale)), max(width, round(image.shape[-1] * scale))))
     top, left = (scaled.shape[-2] - height) // 2, (scaled.shape[-1] - width) // 2
     return scaled[..., top : top + height, left : left + width]
@@ -227,20 +232,20 @@ def train_arbitrary(
     photos = load_folder(photo_folder, crop=crop, max_side=PHOTO_MAX_SIDE)
     paintings = painting_sampler(painting_files, crop)
     encoder = vgg16(layers=list(STYLE_LAYERS)).to(torch_device)
-    with torch.no_grad():
-        channels = int(encoder(torch.zeros(1, 3, 16, 16, device=torch_device))[BOTTLENECK].shape[1])
-    spec = dataclasses.replace(spec, in_channels=channels)
-    generator_state = torch.random.get_rng_state()
-    torch.manual_seed(options.seed)
-    try:
-        decoder = Decoder(spec).to(torch_device)
-    finally:
-        torch.random.set_rng_state(generator_state)
-    preview_file = preview_photo if preview_photo is not None else image_files(photo_folder)[0]
-    preview = resize_long_side(load_image(preview_file, max_pixels=None), 256)
+    spec = dataclasses.replace(spec, in_channels=Bottleneck(encoder).channels())
+    decoder = build_seeded(lambda: Decoder(spec), options.seed).to(torch_device)
+    preview = load_preview(preview_photo, photo_folder)
     styles = [resize_long_side(load_image(path, max_pixels=None), 256) for path in preview_styles]
     objective = AdainObjective(
-        decoder, encoder, photos, paintings, weights=weights, preview_photo=preview, preview_styles=styles, dtype=dtype
+        decoder,
+        encoder,
+        photos,
+        paintings,
+        weights=weights,
+        painting_names=[*names, *(f"held out: {name}" for name in held_out)],
+        preview_photo=preview,
+        preview_styles=styles,
+        dtype=dtype,
     )
 
     def save(record: dict[str, Any]) -> Path:
@@ -249,6 +254,7 @@ def train_arbitrary(
             **record,
             "paintings": names,
             "held_out": list(held_out),
+            "painting_scales": list(PAINTING_SCALES),
             "photos": f"{len(photos)} photos from {photo_folder.name}, random {crop}px crops and flips",
             "losses": weights.as_dict(),
             "precision": str(dtype).removeprefix("torch."),

@@ -111,3 +111,10 @@ def jitter_colors(images: Tensor, generator: torch.Generator, *, strength: float
     i, q = yiq[:, 1], yiq[:, 2]
     rotated = torch.stack([luma, cos * i - sin * q, sin * i + cos * q], dim=1)
     return yiq_to_rgb(rotated).clamp(0, 1)
+
+
+def load_preview(photo: Path | None, photo_folder: Path, long_side: int = 256) -> Tensor:
+    """The preview photo (default: the folder's first photo) at ``long_side``."""
+    from ..image.io import resize_long_side
+
+    return resize_long_side(load_image(photo or image_files(photo_folder)[0], max_pixels=None), long_side)

@@ -24,8 +24,8 @@ from ..image.io import load_image, resize_long_side
 from ..methods.feedforward import NetworkSpec, StyleNetwork, parameter_count
 from ..methods.model_files import save_style_network
 from ..ops import gram_matrix, total_variation
-from .data import CropSampler, image_files, load_folder
-from .loop import TrainingOptions, TrainingProgress, TrainingResult, train_and_save
+from .data import CropSampler, load_folder, load_preview
+from .loop import TrainingOptions, TrainingProgress, TrainingResult, build_seeded, train_and_save
 from .model_card import render_model_card
 
 # relu4_3's Gram term is ~100x smaller than the others at equal weight; 4x lets larger structures count.
@@ -178,12 +178,7 @@ def balanced_style_ids(styles: int, batch_size: int, generator: torch.Generator)
 
 def build_network(spec: NetworkSpec, seed: int) -> StyleNetwork:
     """A freshly initialised network; the seed makes the initialisation reproducible."""
-    generator_state = torch.random.get_rng_state()
-    torch.manual_seed(seed)
-    try:
-        return StyleNetwork(spec)
-    finally:
-        torch.random.set_rng_state(generator_state)
+    return build_seeded(lambda: StyleNetwork(spec), seed)
 
 
 def style_names_of(paths: Sequence[str]) -> list[str]:
@@ -235,8 +230,7 @@ def train_feedforward(
     photos = load_folder(photo_folder, crop=crop, max_side=PHOTO_MAX_SIDE)
     encoder = vgg16(layers=list(dict.fromkeys([*weights.content_layers, *weights.style_layers]))).to(torch_device)
     network = build_network(spec, options.seed).to(torch_device)
-    preview_file = preview_photo if preview_photo is not None else image_files(photo_folder)[0]
-    preview = resize_long_side(load_image(preview_file, max_pixels=None), 256)
+    preview = load_preview(preview_photo, photo_folder)
     objective = FeedForwardObjective(
         network, encoder, photos, styles, weights=weights, preview_photo=preview, dtype=dtype
     )

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TypeVar
 
 import torch
 from torch import Tensor, nn
@@ -26,6 +26,7 @@ from ..history import plot_history
 from ..image.io import save_image
 from .data import step_generator
 
+Model = TypeVar("Model", bound=nn.Module)
 CHECKPOINT_NAME = "checkpoint.pt"
 LOG_NAME = "log.json"
 PLOT_NAME = "loss.png"
@@ -344,3 +345,13 @@ def read_log(run_dir: Path) -> list[dict[str, float]]:
         return list(json.loads(path.read_text()))
     except (OSError, ValueError) as error:
         raise TrainingError(f"{path} is not a readable training log ({error})") from error
+
+
+def build_seeded(factory: Callable[[], Model], seed: int) -> Model:
+    """``factory()`` under ``torch.manual_seed(seed)`` (reproducible), leaving the global RNG as it was."""
+    state = torch.random.get_rng_state()
+    torch.manual_seed(seed)
+    try:
+        return factory()
+    finally:
+        torch.random.set_rng_state(state)

@@ -19,10 +19,32 @@ PAINTINGS = {
 }
 
 
+PUBLIC_DOMAIN = (
+    "The paintings are in the public domain by age (several only in the US); they come from the example folders of "
+    "public neural-style-transfer repositories."
+)
+CHECK_LICENCES = "Check the licences of the paintings and photos this network was trained on before sharing it."
+
+
+def _run_lines(info: Mapping[str, Any], optimiser_extra: str = "") -> list[str]:
+    """The optimiser, length and final-loss lines every card has, from the run's record."""
+    options = info.get("options", {})
+    losses = info.get("final_losses", {})
+    return [
+        f"- Optimiser: Adam, learning rate {options.get('learning_rate')} with {options.get('warmup_steps')} warm-up "
+        f"steps and cosine decay to {options.get('final_learning_rate_ratio')}x;{optimiser_extra} batch "
+        f"{options.get('batch_size')}; seed {options.get('seed')}.",
+        f"- Trained {info.get('steps')} of {info.get('planned_steps')} planned steps in "
+        f"{float(info.get('seconds', 0)) / 60:.0f} minutes on {info.get('device', 'an unrecorded device')} "
+        f"({info.get('precision')} autocast, torch {info.get('torch')}).",
+        "- Final losses (mean of the last 50 steps): "
+        + ", ".join(f"{key} {value:.4g}" for key, value in losses.items() if "/" not in key)
+        + ".",
+    ]
+
+
 def render_model_card(names: Sequence[str], spec: Mapping[str, int], parameters: int, info: Mapping[str, Any]) -> str:
     """Markdown: styles and their sources, data, network, training settings, time and final losses, licences."""
-    losses = info.get("final_losses", {})
-    options = info.get("options", {})
     settings = info.get("losses", {})
     lines = [
         "# painterly presets: model card",
@@ -34,14 +56,7 @@ def render_model_card(names: Sequence[str], spec: Mapping[str, int], parameters:
         "",
         *[f"- `{name}`: {PAINTINGS.get(name, 'user-supplied painting')}" for name in names],
         "",
-        *(
-            [
-                "The paintings are in the public domain by age (several only in the US); they come from the example "
-                "folders of public neural-style-transfer repositories."
-            ]
-            if set(names) <= set(PAINTINGS)
-            else ["Check the licences of the paintings and photos this network was trained on before sharing it."]
-        ),
+        PUBLIC_DOMAIN if set(names) <= set(PAINTINGS) else CHECK_LICENCES,
         "",
         "## Data and training",
         "",
@@ -53,16 +68,7 @@ def render_model_card(names: Sequence[str], spec: Mapping[str, int], parameters:
         f"{', '.join(f'{k} x{v:g}' for k, v in settings.get('style_layers', {}).items())}; style weight "
         f"{settings.get('style_weight', 0):g}, content weight {settings.get('content_weight', 0):g}, TV weight "
         f"{settings.get('tv_weight', 0):g}; paintings seen at {settings.get('style_size')} px long side.",
-        f"- Optimiser: Adam, learning rate {options.get('learning_rate')} with {options.get('warmup_steps')} warm-up "
-        f"steps and cosine decay to {options.get('final_learning_rate_ratio')}x; norm parameters at "
-        f"{settings.get('norm_learning_rate_scale', 1)}x; batch {options.get('batch_size')}; "
-        f"seed {options.get('seed')}.",
-        f"- Trained {info.get('steps')} of {info.get('planned_steps')} planned steps in "
-        f"{float(info.get('seconds', 0)) / 60:.0f} minutes on {info.get('device', 'an unrecorded device')} "
-        f"({info.get('precision')} autocast, torch {info.get('torch')}).",
-        "- Final losses (mean of the last 50 steps): "
-        + ", ".join(f"{key} {value:.4g}" for key, value in losses.items() if "/" not in key)
-        + ".",
+        *_run_lines(info, f" norm parameters at {settings.get('norm_learning_rate_scale', 1)}x;"),
         "",
         "## Limits",
         "",
@@ -76,8 +82,6 @@ def render_model_card(names: Sequence[str], spec: Mapping[str, int], parameters:
 
 def render_decoder_card(spec: Mapping[str, int], parameters: int, info: Mapping[str, Any]) -> str:
     """Markdown card of an AdaIN decoder: data (paintings trained on, held out), network, training, losses."""
-    losses = info.get("final_losses", {})
-    options = info.get("options", {})
     settings = info.get("losses", {})
     paintings = list(info.get("paintings", []))
     held_out = list(info.get("held_out", []))
@@ -94,20 +98,15 @@ def render_decoder_card(spec: Mapping[str, int], parameters: int, info: Mapping[
         "",
         "- Paintings trained on: "
         + ", ".join(f"`{name}` ({PAINTINGS.get(name, 'user-supplied')})" for name in paintings)
-        + f"; each at {', '.join(str(scale) for scale in (256, 384, 512))} px long side, random crops and flips, "
+        + f"; each at {', '.join(str(scale) for scale in info.get('painting_scales', []))} px long side, random "
+        "crops and flips, "
         f"random colour changes (strength {settings.get('color_jitter')}).",
         "- Held out (never seen in training, used to judge generalisation): "
         + (", ".join(f"`{name}` ({PAINTINGS.get(name, 'user-supplied')})" for name in held_out) or "none")
         + ".",
         f"- Photos: {info.get('photos', 'unknown')}; {settings.get('photo_style_share', 0):.0%} of each batch is "
         f"styled by another photo and {settings.get('self_style_share', 0):.0%} by itself (reconstruction).",
-        "- "
-        + (
-            "The paintings are in the public domain by age (several only in the US); they come from the example "
-            "folders of public neural-style-transfer repositories."
-            if known
-            else "Check the licences of the paintings and photos this decoder was trained on before sharing it."
-        ),
+        "- " + (PUBLIC_DOMAIN if known else CHECK_LICENCES),
         "",
         "## Network and training",
         "",
@@ -117,15 +116,7 @@ def render_decoder_card(spec: Mapping[str, int], parameters: int, info: Mapping[
         f"- Loss: content MSE to the AdaIN target at relu4_1 (weight {settings.get('content_weight', 0):g}), "
         f"mean/deviation style loss at relu1_1..relu4_1 (weight {settings.get('style_weight', 0):g}), pixel MSE on "
         f"the self-styled samples (weight {settings.get('reconstruction_weight', 0):g}).",
-        f"- Optimiser: Adam, learning rate {options.get('learning_rate')} with {options.get('warmup_steps')} warm-up "
-        f"steps and cosine decay to {options.get('final_learning_rate_ratio')}x; batch {options.get('batch_size')}; "
-        f"seed {options.get('seed')}.",
-        f"- Trained {info.get('steps')} of {info.get('planned_steps')} planned steps in "
-        f"{float(info.get('seconds', 0)) / 60:.0f} minutes on {info.get('device', 'an unrecorded device')} "
-        f"({info.get('precision')} autocast, torch {info.get('torch')}).",
-        "- Final losses (mean of the last 50 steps): "
-        + ", ".join(f"{key} {value:.4g}" for key, value in losses.items() if "/" not in key)
-        + ".",
+        *_run_lines(info),
         "",
         "## Limits",
         "",
