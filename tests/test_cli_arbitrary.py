@@ -200,6 +200,14 @@ def test_train_arbitrary_cli_end_to_end(
     photo = str(photos / "p0.jpg")
     model = str(run / "decoder.safetensors")
     assert main(["stylize", photo, "--style", str(styles / "starry_night.png"), "--model", model, "-o", str(out)]) == 0
+    fine_tune = [*common[:7], str(tmp_path / "fine"), *common[8:], "--init-from", model, "--steps", "1"]
+    assert main(fine_tune) == 0
+    assert (
+        "Training started from the decoder `decoder.safetensors`" in (tmp_path / "fine" / "MODEL_CARD.md").read_text()
+    )
+    wider = [*common[:7], str(tmp_path / "wide"), *common[8:], "--init-from", model, "--width", "8", "--steps", "1"]
+    assert main(wider) == 2
+    assert "they must match" in capsys.readouterr().err
     assert main([*common, "--hold-out", "picasso", "--steps", "4"]) == 2
     assert "--hold-out names picasso are not in" in capsys.readouterr().err
     assert main([*common, "--hold-out", "starry_night,mondrian,udnie", "--steps", "4"]) == 2

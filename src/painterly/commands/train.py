@@ -241,6 +241,12 @@ def feedforward(**params: Any) -> int:
     type=click.Path(path_type=Path),
     help="A style image for the preview sheets (repeatable; held-out paintings show generalisation).",
 )
+@click.option(
+    "--init-from",
+    "initial_decoder",
+    type=click.Path(path_type=Path),
+    help="Start from this decoder file (same shape), e.g. to fine-tune one; ignored when the run resumes.",
+)
 def arbitrary(**params: Any) -> int:
     """Train the AdaIN decoder of `painterly stylize --style` on paintings and photos.
 
@@ -284,6 +290,7 @@ def arbitrary(**params: Any) -> int:
             held_out=held_out,
             preview_photo=params["preview_photo"],
             preview_styles=params["preview_styles"],
+            initial_decoder=params["initial_decoder"],
             device=params["device"],
             precision=params["precision"],
             on_progress=bar,

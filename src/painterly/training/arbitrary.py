@@ -26,7 +26,7 @@ from ..errors import ConfigError
 from ..image.io import load_image, resize_long_side, resize_to
 from ..methods.arbitrary import BOTTLENECK, STYLE_LAYERS, Bottleneck, Decoder, DecoderSpec
 from ..methods.feedforward import parameter_count
-from ..methods.model_files import save_decoder
+from ..methods.model_files import load_decoder, save_decoder
 from ..ops import adain, mean_std
 from .data import CropSampler, jitter_colors, load_folder, load_preview
 from .feedforward import PHOTO_MAX_SIDE, style_names_of, write_text
@@ -209,6 +209,7 @@ def train_arbitrary(
     held_out: Sequence[str] = (),
     preview_photo: Path | None = None,
     preview_styles: Sequence[Path] = (),
+    initial_decoder: Path | None = None,
     device: str = "auto",
     precision: str = "auto",
     resume: bool = True,
@@ -217,7 +218,8 @@ def train_arbitrary(
     """Train a decoder on ``painting_files`` and the photos of ``photo_folder``; it lands in ``run_dir``.
 
     ``held_out`` only names the paintings kept out of training (for the model card); ``preview_styles`` are shown
-    on the preview sheets (use held-out ones to watch generalisation).
+    on the preview sheets (use held-out ones to watch generalisation). ``initial_decoder`` (a decoder file of the
+    same shape) is the starting point of a new run, e.g. to fine-tune the shipped decoder; a resumed run ignores it.
     """
     from ..devices import resolve_device, resolve_precision
     from ..encoders.vgg import vgg16
@@ -233,7 +235,13 @@ def train_arbitrary(
     paintings = painting_sampler(painting_files, crop)
     encoder = vgg16(layers=list(STYLE_LAYERS)).to(torch_device)
     spec = dataclasses.replace(spec, in_channels=Bottleneck(encoder).channels())
-    decoder = build_seeded(lambda: Decoder(spec), options.seed).to(torch_device)
+    decoder = build_seeded(lambda: Decoder(spec), options.seed)
+    if initial_decoder is not None:
+        start, _ = load_decoder(initial_decoder)
+        if start.spec != spec:
+            raise ConfigError(f"{initial_decoder} has the shape {start.spec}, this run {spec}: they must match")
+        decoder.load_state_dict(start.state_dict())
+    decoder = decoder.to(torch_device)
     preview = load_preview(preview_photo, photo_folder)
     styles = [resize_long_side(load_image(path, max_pixels=None), 256) for path in preview_styles]
     objective = AdainObjective(
@@ -254,6 +262,7 @@ def train_arbitrary(
             **record,
             "paintings": names,
             "held_out": list(held_out),
+            "initialised_from": initial_decoder.name if initial_decoder is not None else None,
             "painting_scales": list(PAINTING_SCALES),
             "photos": f"{len(photos)} photos from {photo_folder.name}, random {crop}px crops and flips",
             "losses": weights.as_dict(),

@@ -104,6 +104,11 @@ def render_decoder_card(spec: Mapping[str, int], parameters: int, info: Mapping[
         "- Held out (never seen in training, used to judge generalisation): "
         + (", ".join(f"`{name}` ({PAINTINGS.get(name, 'user-supplied')})" for name in held_out) or "none")
         + ".",
+        *(
+            [f"- Training started from the decoder `{info['initialised_from']}` (same shape)."]
+            if info.get("initialised_from")
+            else []
+        ),
         f"- Photos: {info.get('photos', 'unknown')}; {settings.get('photo_style_share', 0):.0%} of each batch is "
         f"styled by another photo and {settings.get('self_style_share', 0):.0%} by itself (reconstruction).",
         "- " + (PUBLIC_DOMAIN if known else CHECK_LICENCES),
