@@ -128,7 +128,7 @@ def test_preset_route_refuses_style_options(
     decoder: Path, files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["stylize", str(files["photo"]), "-o", str(tmp_path / "o.png"), "--preset", "x", "--alpha", "0.5"]) == 2
-    assert "--alpha and --mask go with --style" in capsys.readouterr().err
+    assert "--alpha, --palette and --mask go with --style" in capsys.readouterr().err
 
 
 def test_stylize_style_bad_decoder_files(

@@ -98,8 +98,9 @@ def test_masks_confine_styles() -> None:
         transfer_features(content, [style, second], [0.3, 0.7], masks=[mask, 1 - mask])
 
 
-@pytest.mark.parametrize("spec", [DecoderSpec(4, 0, TINY_CHANNELS), DecoderSpec(8, 2, TINY_CHANNELS), DecoderSpec()])
+@pytest.mark.parametrize("spec", [DecoderSpec(8, 0, TINY_CHANNELS), DecoderSpec(8, 2, TINY_CHANNELS), DecoderSpec()])
 def test_decoder_forward_and_backward(spec: DecoderSpec) -> None:
+    torch.manual_seed(0)  # a tiny random decoder can be dead (every ReLU off) for some seeds
     decoder = Decoder(spec)
     features = torch.rand(2, spec.in_channels, 4, 4, requires_grad=True)
     image = decoder(features)
@@ -287,3 +288,26 @@ def test_the_cache_keeps_the_latest_styles_and_tells_colour_modes_apart() -> Non
     uncached = tiny_stylizer(cache_size=0)
     uncached.stylize(content, [styles[0]])
     assert not uncached._cache
+
+
+def test_palette_of_a_blend_is_the_mixture_of_the_pixels() -> None:
+    from painterly.image.color import palette
+
+    first, second = gradient_image(16, 16, seed=40), gradient_image(16, 16, seed=41).flip(1) ** 2
+    mean, covariance = palette([first, second], [0.5, 0.5])
+    pixels = torch.cat([first, second], dim=-1).double().reshape(3, -1)
+    torch.testing.assert_close(mean[0], pixels.mean(dim=1, keepdim=True))
+    torch.testing.assert_close(covariance[0], torch.cov(pixels, correction=0))
+
+
+def test_palette_gives_the_result_the_styles_colours() -> None:
+    stylizer = tiny_stylizer()
+    content = gradient_image(48, 64)
+    style = 0.3 + 0.4 * gradient_image(40, 40, seed=42).flip(1)[:, [2, 0, 1]]  # other colours, nothing clipped
+    with_palette = stylizer.stylize(content, [style])
+    without = stylizer.stylize(content, [style], options=ArbitraryOptions(palette=False))
+    style_mean = style.mean(dim=(2, 3))
+    assert torch.allclose(with_palette.mean(dim=(2, 3)), style_mean, atol=0.02)
+    assert not torch.allclose(without.mean(dim=(2, 3)), style_mean, atol=0.02)
+    half = stylizer.stylize(content, [style], options=ArbitraryOptions(alpha=0.5))
+    assert half.shape == content.shape

@@ -113,6 +113,11 @@ def inference_options(*, arbitrary: bool) -> Callable[[Command], Command]:
     help="With --style: 0 keeps the photo's features, 1 (default) takes the style's.",
 )
 @click.option(
+    "--palette/--no-palette",
+    default=None,
+    help="With --style: recolour the result to the painting's colours (default), or keep the decoder's colours.",
+)
+@click.option(
     "--mask",
     "masks",
     multiple=True,
@@ -126,6 +131,7 @@ def stylize(
     preset: str | None,
     styles: tuple[str, ...],
     alpha: float | None,
+    palette: bool | None,
     masks: tuple[Path, ...],
     **params: Any,
 ) -> int:
@@ -147,10 +153,10 @@ def stylize(
             else "choose a style: --preset NAME (see `painterly presets`) or --style PAINTING"
         )
     if styles:
-        result, content, output = _stylize_arbitrary(photo, output, styles, alpha, masks, params)
+        result, content, output = _stylize_arbitrary(photo, output, styles, alpha, masks, params | {"palette": palette})
     else:
-        if alpha is not None or masks:
-            raise ConfigError("--alpha and --mask go with --style; presets take --strength")
+        if alpha is not None or masks or palette is not None:
+            raise ConfigError("--alpha, --palette and --mask go with --style; presets take --strength")
         from ..presets import parse_blend
 
         blend = parse_blend(preset or "")
@@ -187,6 +193,7 @@ def _stylize_arbitrary(
         raise ConfigError("style weights and --mask cannot be combined: the masks say where each style goes")
     options = ArbitraryOptions(
         alpha=1.0 if alpha is None else alpha,
+        palette=params["palette"] is not False,
         color=params["color"],
         style_scale=params["style_scale"],
         size=params["size"],

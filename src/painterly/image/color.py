@@ -23,6 +23,7 @@ torch.Size([1, 3, 16, 16])
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from typing import Literal, get_args
 
 import torch
@@ -239,8 +240,40 @@ def match_mean_covariance(
         raise ConfigError(f"eps must be >= 0, got {eps}")
     batch = _broadcast_batch(source, reference, ("source", "reference"))
     work = _stat_dtype(source)
-    source_mean, source_cov = _mean_and_covariance(source, work)
     reference_mean, reference_cov = _mean_and_covariance(reference, work)
+    return match_palette(source, (reference_mean, reference_cov), mode=mode, eps=eps).expand(batch, -1, -1, -1)
+
+
+def palette(images: Sequence[Tensor], weights: Sequence[float]) -> tuple[Tensor, Tensor]:
+    """Mean (1, 3, 1) and covariance (1, 3, 3) of the pixels of several images mixed with ``weights`` (summing to 1):
+    the colour statistics of a blend of styles (a mixture: covariances plus the spread of the means)."""
+    stats = [_mean_and_covariance(require_rgb_batch(image, "image")[:1], torch.float64) for image in images]
+    mean = sum(
+        (weight * item_mean for (item_mean, _), weight in zip(stats, weights, strict=True)), torch.zeros(1, 3, 1)
+    )
+    second = sum(
+        (
+            weight * (cov + item_mean @ item_mean.transpose(1, 2))
+            for (item_mean, cov), weight in zip(stats, weights, strict=True)
+        ),
+        torch.zeros(1, 3, 3),
+    )
+    mean_tensor = torch.as_tensor(mean, dtype=torch.float64)
+    return mean_tensor, torch.as_tensor(second, dtype=torch.float64) - mean_tensor @ mean_tensor.transpose(1, 2)
+
+
+def match_palette(
+    source: Tensor, target: tuple[Tensor, Tensor], *, mode: CovarianceMode = "symmetric", eps: float = 1e-5
+) -> Tensor:
+    """``source`` recoloured by a linear map to the colour mean and covariance ``target`` (see
+    :func:`match_mean_covariance`, which takes them from a reference image, and :func:`palette`)."""
+    require_rgb_batch(source, "source")
+    if mode not in COVARIANCE_MODES:
+        raise ConfigError(f"unknown covariance mode {mode!r}; choose one of: {', '.join(COVARIANCE_MODES)}")
+    work = _stat_dtype(source)
+    source_mean, source_cov = _mean_and_covariance(source, work)
+    reference_mean, reference_cov = target
+    batch = max(source.shape[0], reference_mean.shape[0])
 
     identity = torch.eye(3, dtype=torch.float64)
     source_cov64 = source_cov.detach().to("cpu", torch.float64) + eps * identity
@@ -254,8 +287,8 @@ def match_mean_covariance(
         transform = torch.linalg.solve_triangular(source_factor, reference_factor, upper=False, left=False)
     transform = transform.to(device=source.device, dtype=work).expand(batch, -1, -1)  # (B, 3, 3)
 
-    flat = source.to(work).reshape(source.shape[0], 3, -1)  # (Bs, 3, N)
-    matched = transform @ (flat - source_mean) + reference_mean  # (B, 3, N)
+    flat = source.to(work).reshape(source.shape[0], 3, -1)  # (B, 3, N)
+    matched = transform @ (flat - source_mean) + reference_mean.to(device=source.device, dtype=work)  # (B, 3, N)
     return matched.reshape(batch, 3, *source.shape[-2:]).clamp(0.0, 1.0).to(source.dtype)
 
 

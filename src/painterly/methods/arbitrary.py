@@ -29,7 +29,15 @@ from torch import Tensor, nn
 from ..devices import prepare_for_inference, resolve_device, resolve_precision, run_inference
 from ..encoders.vgg import VGGEncoder
 from ..errors import ConfigError, WeightsError
-from ..image.color import COLOR_MODES, ColorMode, finish_colors, prepare_content_colors, prepare_style_colors
+from ..image.color import (
+    COLOR_MODES,
+    ColorMode,
+    finish_colors,
+    match_palette,
+    palette,
+    prepare_content_colors,
+    prepare_style_colors,
+)
 from ..image.io import resize_long_side, resize_to
 from ..losses import normalised_blend
 from ..ops import masked_mean_std, mean_std, pad_reflect, renormalise, resize_mask
@@ -172,11 +180,14 @@ class ArbitraryOptions:
 
     ``alpha``: 0 returns the decoder's reconstruction of the photo, 1 the full style. ``style_scale``: the style
     image's long side relative to the output's (above 1: larger brush strokes). ``size``: output long side (None:
-    the photo's own). ``color``: none, luminance, histogram or meancov, as in the Gatys method.
+    the photo's own). ``color``: none, luminance, histogram or meancov, as in the Gatys method. ``palette`` (with
+    color none): recolour the decoded picture to the style's colour mean and covariance (of the blend; per mask with
+    masks), scaled by ``alpha`` — the exact pixel-space form of what AdaIN's lowest style layer asks for.
     """
 
     alpha: float = 1.0
     color: ColorMode = "none"
+    palette: bool = True
     style_scale: float = 1.0
     size: int | None = None
     tile_size: int | None = None
@@ -352,6 +363,8 @@ class ArbitraryStylizer:
         decoded = self.decode(target, tile_size=tile_size, max_pass_pixels=max_pass_pixels)
         clock = _lap(timings, "decode", clock)
         result = finish_colors(decoded[..., : size[0], : size[1]].clamp(0, 1), content, mode).clamp(0, 1)
+        if options.palette and mode == "none" and options.alpha > 0:
+            result = self._match_palette(result, styles, weights, masks, size, options.alpha)
         _lap(timings, "colors", clock)
         self.timings = timings
         return result
@@ -364,6 +377,27 @@ class ArbitraryStylizer:
         height, width = image.shape[-2:]
         target_height, target_width = padded_size(height, width)
         return pad_reflect(image, target_height - height, target_width - width)
+
+    @staticmethod
+    def _match_palette(
+        picture: Tensor,
+        styles: Sequence[Tensor],
+        weights: Sequence[float] | None,
+        masks: Sequence[Tensor] | None,
+        size: tuple[int, int],
+        alpha: float,
+    ) -> Tensor:
+        """The picture recoloured to the styles' palette: of their blend, or of each style inside its mask."""
+        if masks is None:
+            target = palette(styles, normalised_blend(weights, len(styles)))
+            matched = match_palette(picture, target)
+        else:
+            maps = [resize_mask(mask.float(), size).clamp(0, 1) for mask in masks]
+            scale = 1.0 / torch.stack(maps).sum(dim=0).clamp_min(1.0)
+            matched = picture * (1.0 - sum(maps, torch.zeros(())) * scale)
+            for style, mask in zip(styles, maps, strict=True):
+                matched = matched + mask * scale * match_palette(picture, palette([style], [1.0]))
+        return (alpha * matched + (1.0 - alpha) * picture).clamp(0, 1)
 
     def _feature_mask(self, mask: Tensor, size: tuple[int, int], feature_size: torch.Size) -> Tensor:
         """A mask (1, 1, H, W) brought to the output size, padded like the image, then to the feature size."""
