@@ -12,7 +12,6 @@ from painterly.decoder_model import DECODER_CARD_FILE, decoder_card_text, decode
 from painterly.methods.arbitrary import ArbitraryOptions, ArbitraryStylizer
 from painterly.methods.model_files import read_decoder_metadata
 from painterly.presets import packaged_file
-from tests.conftest import gradient_image
 
 HELD_OUT = {"starry_night", "the_scream", "udnie"}
 
@@ -44,10 +43,16 @@ def test_model_card_names_the_data_and_the_training() -> None:
 
 @pytest.mark.real_weights
 def test_shipped_decoder_reconstructs_and_stylises(real_weights: Path) -> None:
+    from skimage import data
+
+    from painterly.image.io import as_loaded_image, resize_long_side
+
     stylizer = ArbitraryStylizer(load_shipped_decoder(), device="cpu", precision="fp32")
-    photo = gradient_image(64, 96)
+    photo = resize_long_side(as_loaded_image(data.astronaut()).rgb, 256)
     reconstruction = stylizer.stylize(photo, [photo], options=ArbitraryOptions(alpha=0.0))
-    assert float((reconstruction - photo).abs().mean()) < 0.1  # the decoder inverts the encoder, roughly
+    flat = photo.mean(dim=(2, 3), keepdim=True).expand_as(photo)
+    # the decoder inverts the encoder, roughly: measured 0.14 against 0.27 for the photo's mean colour
+    assert float((reconstruction - photo).abs().mean()) < 0.65 * float((flat - photo).abs().mean())
     stripes = torch.zeros(1, 3, 64, 64)
     stripes[:, 0, ::8] = 1.0  # red stripes
     styled = stylizer.stylize(photo, [stripes])

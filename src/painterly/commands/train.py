@@ -133,9 +133,9 @@ def report(result: Any, model_path: Path) -> None:
     help="A folder of paintings, one style each (the file stem names the style).",
 )
 @training_options(batch=10, learning_rate=1e-3)
-@click.option("--width", default=16, show_default=True, type=click.IntRange(min=1), help="Channels at full size.")
-@click.option("--blocks", default=5, show_default=True, type=click.IntRange(min=0), help="Residual blocks.")
-@click.option("--downsamplings", default=2, show_default=True, type=click.IntRange(min=1, max=4))
+@click.option("--width", default=8, show_default=True, type=click.IntRange(min=1), help="Channels at full size.")
+@click.option("--blocks", default=3, show_default=True, type=click.IntRange(min=0), help="Residual blocks.")
+@click.option("--downsamplings", default=3, show_default=True, type=click.IntRange(min=1, max=4))
 @click.option("--edge-kernel", default=9, show_default=True, type=click.IntRange(min=1))
 @click.option(
     "--input-skip/--no-input-skip",
@@ -143,7 +143,7 @@ def report(result: Any, model_path: Path) -> None:
     show_default=True,
     help="Add the photo to the network's output (learns the change; much faster to train).",
 )
-@click.option("--style-weight", default=3e5, show_default=True, type=float)
+@click.option("--style-weight", default=1e6, show_default=True, type=float)
 @click.option("--content-weight", default=1.0, show_default=True, type=float)
 @click.option("--tv-weight", default=1.0, show_default=True, type=float)
 @click.option(
