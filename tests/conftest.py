@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 import torch
@@ -18,13 +19,20 @@ SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 def make_tiny_encoder(layers: Sequence[str], pooling: str = "max", seed: int = 0) -> VGGEncoder:
     torch.manual_seed(seed)
     encoder = VGGEncoder(TINY_VGG16, layers, pooling=pooling, architecture="vgg16")  # type: ignore[arg-type]
-    # He-initialised filters with a small positive bias keep the activations in range and the ReLUs alive.
+    return he_initialised(encoder, bias=0.05)
+
+
+Module = TypeVar("Module", bound=torch.nn.Module)
+
+
+def he_initialised(module: Module, *, bias: float) -> Module:
+    """He-initialised filters with a small positive bias keep the activations in range and the ReLUs alive."""
     with torch.no_grad():
-        for module in encoder.modules():
-            if isinstance(module, torch.nn.Conv2d):
-                torch.nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
-                module.bias.fill_(0.05)
-    return encoder
+        for layer in module.modules():
+            if isinstance(layer, torch.nn.Conv2d):
+                torch.nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")
+                layer.bias.fill_(bias)
+    return module
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from painterly.methods.arbitrary import (
 )
 from painterly.methods.model_files import load_decoder, read_decoder_metadata, save_decoder
 from painterly.ops import adain, masked_mean_std, mean_std
-from tests.conftest import gradient_image, make_tiny_encoder
+from tests.conftest import gradient_image, he_initialised, make_tiny_encoder
 
 TINY_CHANNELS = 8  # relu4_1 of the tiny VGG16
 
@@ -29,12 +29,7 @@ def tiny_decoder(width: int = 4, quarter_convs: int = 1, seed: int = 0) -> Decod
     """A random decoder whose output follows its input (He-initialised, so the signal neither dies nor explodes)."""
     torch.manual_seed(seed)
     decoder = Decoder(DecoderSpec(width=width, quarter_convs=quarter_convs, in_channels=TINY_CHANNELS))
-    with torch.no_grad():
-        for module in decoder.modules():
-            if isinstance(module, torch.nn.Conv2d):
-                torch.nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
-                module.bias.fill_(0.02)
-    return decoder
+    return he_initialised(decoder, bias=0.02)
 
 
 def tiny_stylizer(**kwargs: object) -> ArbitraryStylizer:

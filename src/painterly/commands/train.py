@@ -118,6 +118,28 @@ def loop_options(params: dict[str, Any]) -> TrainingOptions:
     )
 
 
+def run_training(
+    train_function: Callable[..., tuple[Any, Path]], params: dict[str, Any], *args: Any, **kwargs: Any
+) -> int:
+    """Call a ``train_*`` function with the shared options and a progress bar, then report the result."""
+    bar = TrainingBar(params["quiet"])
+    try:
+        result, model_path = train_function(
+            *args,
+            options=loop_options(params),
+            crop=params["crop"],
+            preview_photo=params["preview_photo"],
+            device=params["device"],
+            precision=params["precision"],
+            on_progress=bar,
+            **kwargs,
+        )
+    finally:
+        bar.close()
+    report(result, model_path)
+    return 0
+
+
 def report(result: Any, model_path: Path) -> None:
     losses = ", ".join(f"{key} {value:.4g}" for key, value in result.final_losses.items() if "/" not in key)
     click.echo(f"{result.steps_done} steps in {result.elapsed / 60:.1f} min (stopped by {result.stopped_by}); {losses}")
@@ -170,7 +192,6 @@ def feedforward(**params: Any) -> int:
 
     style_files = image_files(params["styles"])
     image_files(params["photos"])  # fail early, with the folder's name
-    options = loop_options(params)
     spec = NetworkSpec(
         width=params["width"],
         residual_blocks=params["blocks"],
@@ -186,25 +207,15 @@ def feedforward(**params: Any) -> int:
         style_size=params["style_size"],
         norm_learning_rate_scale=params["norm_lr_scale"],
     )
-    bar = TrainingBar(params["quiet"])
-    try:
-        result, model_path = train_feedforward(
-            style_files,
-            params["photos"],
-            params["run_dir"],
-            spec=spec,
-            options=options,
-            weights=weights,
-            crop=params["crop"],
-            preview_photo=params["preview_photo"],
-            device=params["device"],
-            precision=params["precision"],
-            on_progress=bar,
-        )
-    finally:
-        bar.close()
-    report(result, model_path)
-    return 0
+    return run_training(
+        train_feedforward,
+        params,
+        style_files,
+        params["photos"],
+        params["run_dir"],
+        spec=spec,
+        weights=weights,
+    )
 
 
 @train.command("arbitrary")
@@ -277,25 +288,15 @@ def arbitrary(**params: Any) -> int:
         photo_style_share=params["photo_style_share"],
         color_jitter=params["color_jitter"],
     )
-    bar = TrainingBar(params["quiet"])
-    try:
-        result, model_path = train_arbitrary(
-            training_files,
-            params["photos"],
-            params["run_dir"],
-            spec=DecoderSpec(width=params["width"], quarter_convs=params["quarter_convs"]),
-            options=loop_options(params),
-            weights=weights,
-            crop=params["crop"],
-            held_out=held_out,
-            preview_photo=params["preview_photo"],
-            preview_styles=params["preview_styles"],
-            initial_decoder=params["initial_decoder"],
-            device=params["device"],
-            precision=params["precision"],
-            on_progress=bar,
-        )
-    finally:
-        bar.close()
-    report(result, model_path)
-    return 0
+    return run_training(
+        train_arbitrary,
+        params,
+        training_files,
+        params["photos"],
+        params["run_dir"],
+        spec=DecoderSpec(width=params["width"], quarter_convs=params["quarter_convs"]),
+        weights=weights,
+        held_out=held_out,
+        preview_styles=params["preview_styles"],
+        initial_decoder=params["initial_decoder"],
+    )
