@@ -43,3 +43,8 @@ class TrainingError(PainterlyError):
     """Training cannot go on: the loss diverged, or a checkpoint does not fit the run."""
 
     exit_code = 7
+
+
+class InputVideoError(InputImageError):
+    """An input video is missing, not a video, truncated or corrupt, has no video stream or no frames, or is too
+    large (same exit code as a bad input image)."""
