@@ -8,10 +8,10 @@ import pytest
 import torch
 from safetensors import safe_open
 
-from painterly.decoder_model import DECODER_CARD_FILE, decoder_card_text, decoder_path, load_shipped_decoder
+from painterly.decoder_model import decoder_card_text, decoder_path, load_shipped_decoder
 from painterly.methods.arbitrary import ArbitraryOptions, ArbitraryStylizer
 from painterly.methods.model_files import read_decoder_metadata
-from painterly.presets import packaged_file
+from painterly.weights import get_shipped
 
 HELD_OUT = {"starry_night", "the_scream", "udnie"}
 
@@ -33,7 +33,7 @@ def test_shipped_decoder_is_small_fp16_and_recorded() -> None:
 
 
 def test_model_card_names_the_data_and_the_training() -> None:
-    assert packaged_file(DECODER_CARD_FILE).is_file()
+    assert get_shipped("adain_decoder").card_path().is_file()
     card = decoder_card_text()
     _, info = read_decoder_metadata(decoder_path())
     assert "public domain" in card and f"Trained {info['steps']} of" in card

@@ -23,9 +23,9 @@ from .errors import ConfigError
 from .image.color import luminance
 from .image.io import DEFAULT_MAX_PIXELS, LoadedImage, as_loaded_image, resize_to, to_pil
 from .methods.gatys import GatysResult, GatysTransfer, ProgressCallback
+from .methods.registry import get_method
 
 ImageInput: TypeAlias = str | os.PathLike[str] | Image.Image | np.ndarray | torch.Tensor
-METHODS = ("gatys", "preset", "adain")
 
 
 @dataclass(frozen=True)
@@ -96,49 +96,70 @@ def output_alpha(content: LoadedImage, image: torch.Tensor) -> torch.Tensor | No
 
 def stylize(
     content: ImageInput,
-    style: ImageInput | Sequence[ImageInput],
+    style: ImageInput | Sequence[ImageInput] | str | Mapping[str, float],
     *,
     method: str = "gatys",
-    config: GatysConfig | None = None,
+    config: Any = None,
     masks: Sequence[ImageInput] | None = None,
     progress: ProgressCallback | None = None,
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
     **options: Any,
 ) -> Any:
-    """Stylise ``content`` with one or several ``style`` images and return the result.
+    """Stylise ``content`` with one or several ``style`` images (or presets) and return the result.
 
-    Inputs may be paths, PIL images, numpy arrays (H, W[, C]) or tensors ((1,)3, H, W). ``options`` are the fields of
-    :class:`GatysConfig` (``size``, ``iterations``, ``strength``, ``style_blend``, ``color``, ...), applied on top of
-    ``config``. The result has the content's kind: a PIL image for a path or PIL input (RGBA when the content had
-    alpha), a float32 (H, W, 3|4) array in [0, 1] for numpy input, a (1, 3|4, H, W) tensor for tensor input.
+    Inputs may be paths, PIL images, numpy arrays (H, W[, C]) or tensors ((1,)3, H, W). ``method`` is one of
+    :func:`painterly.list_methods` (``gatys`` by default); ``options`` are the fields of that method's options
+    dataclass (for ``gatys`` :class:`GatysConfig`: ``size``, ``iterations``, ``strength``, ``style_blend``, ``color``,
+    ...; for ``preset`` :class:`~painterly.methods.stylizer.StylizeOptions`; for ``adain``
+    :class:`~painterly.methods.arbitrary.ArbitraryOptions`), applied on top of ``config`` (an instance of that
+    dataclass). ``style_blend`` gives the styles' weights for every method. The result has the content's kind: a PIL
+    image for a path or PIL input (RGBA when the content had alpha), a float32 (H, W, 3|4) array in [0, 1] for numpy
+    input, a (1, 3|4, H, W) tensor for tensor input.
 
-    ``method="preset"`` runs a shipped feed-forward network instead: ``style`` is a preset name, a blend
-    ``"a:0.7,b:0.3"`` or ``{"a": 0.7, "b": 0.3}``, and ``options`` are those of :class:`StylizeOptions`
-    (``strength``, ``color``, ``style_scale``, ``size``, ``tile_size``) plus ``device``, ``precision``, ``model``.
-
-    ``method="adain"`` runs the arbitrary-style method (AdaIN with the shipped decoder) in one pass: ``style`` is
-    one or several images, ``masks`` one grey image per style, and ``options`` those of :class:`ArbitraryOptions`
-    (``alpha``, ``color``, ``style_scale``, ``size``, ``tile_size``) plus ``style_blend`` (weights), ``device``,
-    ``precision``, ``model`` (a decoder file).
+    For ``method="preset"``, ``style`` is a preset name, a blend ``"a:0.7,b:0.3"`` or ``{"a": 0.7, "b": 0.3}``.
+    ``masks`` (one grey image per style, white = that style) work with the methods that take style images.
 
     >>> painterly.stylize("photo.jpg", "starry_night:0.7,the_scream:0.3", method="preset")  # doctest: +SKIP
     >>> painterly.stylize("photo.jpg", ["a.jpg", "b.jpg"], method="adain", style_blend=(0.7, 0.3))  # doctest: +SKIP
     """
-    if method not in METHODS:
-        raise ConfigError(f"unknown method '{method}': choose one of {', '.join(METHODS)}")
-    if method == "preset":
-        if config is not None or masks is not None or progress is not None:
-            raise ConfigError("method='preset' takes no config, masks or progress (they belong to method='gatys')")
-        return _stylize_with_preset(content, style, max_pixels=max_pixels, **options)
-    if method == "adain":
-        if config is not None or progress is not None:
-            raise ConfigError("method='adain' takes no config or progress (they belong to method='gatys')")
-        return _stylize_with_adain(content, style, masks=masks, max_pixels=max_pixels, **options)
-    full_config = GatysConfig.from_mapping(options, base=config or GatysConfig())
-    styles: list[ImageInput] = list(style) if isinstance(style, list | tuple) else [cast(ImageInput, style)]
-    inputs = load_inputs(content, styles, config=full_config, masks=masks, max_pixels=max_pixels)
-    result = run_transfer(inputs, full_config, progress=progress)
-    return _like_input(content, result.image, output_alpha(inputs.content, result.image))
+    chosen = get_method(method)
+    weights = None
+    if "style_blend" in options and "style_blend" not in {
+        field.name for field in dataclasses.fields(chosen.options_type)
+    }:
+        blend = options.pop("style_blend")
+        weights = None if blend is None else list(blend)
+    method_options = chosen.options(config, **options)
+    if masks and not chosen.supports_masks:
+        raise ConfigError(f"method='{method}' takes no masks")
+    loaded = as_loaded_image(content, max_pixels=max_pixels)
+    styles: list[Any]
+    if chosen.style_kind == "presets":
+        blend_map = preset_blend(style, method)
+        styles, weights = list(blend_map), list(blend_map.values())
+    else:
+        items: list[ImageInput] = list(style) if isinstance(style, list | tuple) else [cast(ImageInput, style)]
+        if not items:
+            raise ConfigError("at least one style image is needed")
+        styles = [as_loaded_image(item, max_pixels=max_pixels).rgb for item in items]
+    mask_images = load_masks(masks, len(styles), max_pixels=max_pixels)
+    stylizer = chosen.prepare(styles, method_options, weights=weights, masks=mask_images)
+    image = stylizer(loaded.rgb, progress=progress)
+    return _like_input(content, image, output_alpha(loaded, image))
+
+
+def preset_blend(style: Any, method: str = "preset") -> dict[str, float]:
+    """A preset blend from ``"name"``, ``"a:0.7,b:0.3"`` or ``{"a": 0.7, "b": 0.3}``."""
+    from .presets import parse_blend
+
+    if isinstance(style, str):
+        return parse_blend(style)
+    if isinstance(style, Mapping):
+        try:
+            return {str(name): float(weight) for name, weight in style.items()}
+        except (TypeError, ValueError) as error:
+            raise ConfigError(f"preset weights must be numbers, got {dict(style)}") from error
+    raise ConfigError(f"with method='{method}', style is a preset name, 'a:0.7,b:0.3' or a {{name: weight}} mapping")
 
 
 def _like_input(content: ImageInput, image: torch.Tensor, alpha: torch.Tensor | None) -> Any:
@@ -149,66 +170,3 @@ def _like_input(content: ImageInput, image: torch.Tensor, alpha: torch.Tensor | 
         stacked = image if alpha is None else torch.cat([image, alpha], dim=1)
         return stacked[0].permute(1, 2, 0).numpy().astype(np.float32)
     return to_pil(image, alpha)
-
-
-def _stylize_with_preset(content: ImageInput, style: Any, *, max_pixels: int | None, **options: Any) -> Any:
-    """``method="preset"``: ``style`` names a preset or a blend ("a:0.7,b:0.3" or {"a": 0.7, "b": 0.3})."""
-    from .methods.stylizer import NetworkStylizer, StylizeOptions
-    from .presets import load_presets, parse_blend
-
-    if isinstance(style, str):
-        blend = parse_blend(style)
-    elif isinstance(style, Mapping):
-        try:
-            blend = {str(name): float(weight) for name, weight in style.items()}
-        except (TypeError, ValueError) as error:
-            raise ConfigError(f"preset weights must be numbers, got {dict(style)}") from error
-    else:
-        raise ConfigError("with method='preset', style is a preset name, 'a:0.7,b:0.3' or a {name: weight} mapping")
-    device, precision = options.pop("device", "auto"), options.pop("precision", "auto")
-    model = options.pop("model", None)
-    known = {field.name for field in dataclasses.fields(StylizeOptions)}
-    unknown = sorted(set(options) - known)
-    if unknown:
-        valid = ", ".join(sorted(known))
-        raise ConfigError(f"unknown option(s) for method='preset': {', '.join(unknown)}; valid: {valid}")
-    stylize_options = StylizeOptions(**options)
-    loaded = as_loaded_image(content, max_pixels=max_pixels)
-    network, names = load_presets(model)
-    image = NetworkStylizer(network, names, device=device, precision=precision).stylize(
-        loaded.rgb, blend, stylize_options
-    )
-    return _like_input(content, image, output_alpha(loaded, image))
-
-
-def _stylize_with_adain(
-    content: ImageInput,
-    style: ImageInput | Sequence[ImageInput],
-    *,
-    masks: Sequence[ImageInput] | None,
-    max_pixels: int | None,
-    **options: Any,
-) -> Any:
-    """``method="adain"``: one pass of encoder, AdaIN and the shipped (or ``model``) decoder."""
-    from .decoder_model import load_shipped_decoder
-    from .methods.arbitrary import ArbitraryOptions, ArbitraryStylizer
-
-    device, precision = options.pop("device", "auto"), options.pop("precision", "auto")
-    model = options.pop("model", None)
-    blend = options.pop("style_blend", None)
-    known = {field.name for field in dataclasses.fields(ArbitraryOptions)}
-    unknown = sorted(set(options) - known)
-    if unknown:
-        valid = ", ".join(sorted([*known, "style_blend", "device", "precision", "model"]))
-        raise ConfigError(f"unknown option(s) for method='adain': {', '.join(unknown)}; valid: {valid}")
-    arbitrary_options = ArbitraryOptions(**options)
-    styles: list[ImageInput] = list(style) if isinstance(style, list | tuple) else [cast(ImageInput, style)]
-    if not styles:
-        raise ConfigError("at least one style image is needed")
-    loaded = as_loaded_image(content, max_pixels=max_pixels)
-    style_images = [as_loaded_image(item, max_pixels=max_pixels).rgb for item in styles]
-    mask_images = load_masks(masks, len(styles), max_pixels=max_pixels)
-    stylizer = ArbitraryStylizer(load_shipped_decoder(model), device=device, precision=precision)
-    weights = list(blend) if blend is not None else None
-    image = stylizer.stylize(loaded.rgb, style_images, weights=weights, masks=mask_images, options=arbitrary_options)
-    return _like_input(content, image, output_alpha(loaded, image))

@@ -38,6 +38,8 @@ ENCODERS = ("vgg16", "vgg19")
 MIN_LEVEL_SIZE = 32
 MIN_SIZE = 32
 MAX_SEED = 2**63 - 1
+DEFAULT_FRAME_ITERATIONS = 40
+"""Video frames after the first: iterations of their one full-size level (they start from the warped result)."""
 
 
 def style_weight_for_strength(strength: float) -> float:
@@ -87,9 +89,16 @@ class GatysConfig:
     device: str = "auto"
     precision: str = "auto"
     finish: FinishOptions = field(default_factory=FinishOptions)
+    frame_iterations: tuple[int, ...] | None = None
+    """Video: iterations per level for every frame after the first, which starts from the previous result warped
+    into it (Ruder et al.); None = one full-size level of DEFAULT_FRAME_ITERATIONS."""
 
     def __post_init__(self) -> None:
         self.validate()
+
+    @property
+    def effective_frame_iterations(self) -> tuple[int, ...]:
+        return self.frame_iterations if self.frame_iterations is not None else (DEFAULT_FRAME_ITERATIONS,)
 
     @property
     def levels(self) -> int:
@@ -128,6 +137,11 @@ class GatysConfig:
             all(isinstance(n, int) and n >= 0 for n in self.iterations),
             f"iterations must be >= 0, got {self.iterations}",
         )
+        if self.frame_iterations is not None:
+            _require(
+                len(self.frame_iterations) >= 1 and all(isinstance(n, int) and n >= 0 for n in self.frame_iterations),
+                f"frame_iterations must be whole numbers >= 0, got {self.frame_iterations}",
+            )
         _require(self.level_ratio > 1.0, f"level_ratio must be > 1, got {self.level_ratio}")
         _choice("encoder", self.encoder, ENCODERS)
         _choice("pooling", self.pooling, POOLINGS)
@@ -173,6 +187,7 @@ class GatysConfig:
         data["content_layers"] = dict(self.content_layers)
         data["style_layers"] = dict(self.style_layers)
         data["iterations"] = list(self.iterations)
+        data["frame_iterations"] = None if self.frame_iterations is None else list(self.frame_iterations)
         data["style_blend"] = None if self.style_blend is None else list(self.style_blend)
         return data
 
@@ -215,11 +230,11 @@ class GatysConfig:
 
 
 def _coerce(key: str, value: Any) -> Any:
-    if key == "iterations":
+    if key in ("iterations", "frame_iterations") and value is not None:
         if isinstance(value, int):
             return (value,)
         if isinstance(value, str):
-            return parse_int_list(value, "iterations")
+            return parse_int_list(value, key)
         return tuple(int(item) for item in value)
     if key == "style_blend" and value is not None:
         if isinstance(value, str):

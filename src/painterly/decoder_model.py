@@ -5,26 +5,22 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from .errors import WeightsError
 from .methods.arbitrary import Decoder
 from .methods.model_files import load_decoder
-from .presets import load_model_copy, packaged_file
-
-DECODER_FILE = "adain_decoder.safetensors"
-DECODER_CARD_FILE = "adain_decoder.md"
+from .presets import load_model_copy
+from .weights import get_shipped
 
 
 def decoder_path() -> Path:
     """The shipped decoder (``$PAINTERLY_DECODER`` overrides it, e.g. with one you trained)."""
-    override = os.environ.get("PAINTERLY_DECODER")
-    return Path(override) if override else packaged_file(DECODER_FILE)
+    return get_shipped("adain_decoder").path()
 
 
 def decoder_card_text() -> str:
-    path = packaged_file(DECODER_CARD_FILE)
+    path = get_shipped("adain_decoder").card_path()
     if not path.is_file():
         raise WeightsError(f"the model card {path} is missing from the installation")
     return path.read_text(encoding="utf-8")

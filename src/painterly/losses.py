@@ -181,6 +181,32 @@ class TotalVariationLoss(nn.Module):
         return total_variation(upcast(image), circular=self.circular)
 
 
+class TemporalLoss(nn.Module):
+    """Short-term temporal consistency (Ruder, Dosovitskiy & Brox 2016): the squared difference to the previous
+    frame's result warped into this frame, weighted by where that warp is reliable, over C*H*W.
+
+    ``target`` (1, C, H, W) and ``mask`` (1, 1, H, W) are resized to the image when their sizes differ (pyramids).
+    """
+
+    def __init__(self, target: Tensor, mask: Tensor) -> None:
+        super().__init__()
+        if target.ndim != 4 or mask.ndim != 4 or mask.shape[1] != 1 or target.shape[-2:] != mask.shape[-2:]:
+            raise ConfigError(
+                f"temporal target (1, C, H, W) and mask (1, 1, H, W) must match, got {tuple(target.shape)} "
+                f"and {tuple(mask.shape)}"
+            )
+        self.target = target.detach().float()
+        self.mask = mask.detach().float()
+
+    def forward(self, image: Tensor) -> Tensor:
+        target, mask = self.target.to(image.device), self.mask.to(image.device)
+        if target.shape[-2:] != image.shape[-2:]:
+            size = (int(image.shape[-2]), int(image.shape[-1]))
+            target = F.interpolate(target, size=size, mode="bilinear", align_corners=False, antialias=True)
+            mask = resize_mask(mask, size)
+        return (mask * (upcast(image) - target).pow(2)).sum() / image[0].numel()
+
+
 def _mse(value: Tensor, target: Tensor) -> Tensor:
     return F.mse_loss(value, target.to(value.dtype))
 

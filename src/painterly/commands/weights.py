@@ -21,6 +21,10 @@ def list_weights() -> None:
         click.echo(f"{'':<12} licence: {entry.license}")
         for number, source in enumerate(entry.sources, start=1):
             click.echo(f"{'':<12} source {number}: {source}")
+    for shipped in registry.SHIPPED.values():
+        click.echo(f"{shipped.name:<12} {'shipped':<12} {'in package':<11} {shipped.description}")
+        click.echo(f"{'':<12} licence: {shipped.license}")
+        click.echo(f"{'':<12} file: {shipped.path()} (sha256 {shipped.sha256[:16]}..., card: {shipped.card})")
 
 
 @weights.command("fetch")
@@ -36,13 +40,14 @@ def fetch(names: tuple[str, ...], force: bool) -> None:
 @weights.command("verify")
 @click.argument("names", nargs=-1)
 def verify(names: tuple[str, ...]) -> None:
-    """Re-hash cached files (all cached ones by default) against their checksums."""
-    chosen = list(names) or [name for name in registry.REGISTRY if registry.cached_path(name).is_file()]
-    if not chosen:
-        click.echo("no weights cached yet: run `painterly weights fetch vgg16`")
-        return
+    """Re-hash cached files and the shipped networks (all by default) against their checksums."""
+    chosen = list(names) or [
+        *(name for name in registry.REGISTRY if registry.cached_path(name).is_file()),
+        *registry.SHIPPED,
+    ]
     for name in chosen:
-        click.echo(f"{name}: ok sha256 {registry.verify(name)}")
+        sha = registry.verify_shipped(name) if name in registry.SHIPPED else registry.verify(name)
+        click.echo(f"{name}: ok sha256 {sha}")
 
 
 @weights.command("path")
@@ -51,6 +56,8 @@ def path(name: str | None) -> None:
     """Where NAME is (or would be) cached; without NAME, the cache folder."""
     if name is None:
         click.echo(str(registry.home_dir() / "weights"))
+    elif name in registry.SHIPPED:
+        click.echo(str(registry.get_shipped(name).path()))
     else:
         registry.get_entry(name)
         click.echo(str(registry.cached_path(name)))

@@ -22,6 +22,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import torch
 from torch import Tensor, nn
@@ -42,6 +43,7 @@ from ..image.io import resize_long_side, resize_to
 from ..losses import normalised_blend
 from ..ops import masked_mean_std, mean_std, pad_reflect, renormalise, resize_mask
 from ..tiling import ALIGN, Tile, assemble_tiles, default_tile
+from .base import Method, PreviousResult, ProgressCallback, single_image_styles
 from .gatys import check_inputs
 from .stylizer import DEFAULT_MAX_PASS_PIXELS, check_one_pass_options, fit_output_size
 
@@ -192,6 +194,10 @@ class ArbitraryOptions:
     size: int | None = None
     tile_size: int | None = None
     max_pass_pixels: int = DEFAULT_MAX_PASS_PIXELS
+    device: str = "auto"
+    precision: str = "auto"
+    model: Path | None = None
+    """A decoder file from ``painterly train arbitrary`` instead of the shipped one."""
 
     def __post_init__(self) -> None:
         if not (0.0 <= self.alpha <= 1.0):
@@ -409,3 +415,57 @@ def _lap(timings: dict[str, float], stage: str, started: float) -> float:
     now = time.perf_counter()
     timings[stage] = now - started
     return now
+
+
+class PreparedArbitraryStyle:
+    """AdaIN prepared for its styles: the styles' statistics are computed at the first frame and cached."""
+
+    def __init__(
+        self,
+        stylizer: ArbitraryStylizer,
+        styles: Sequence[Tensor],
+        options: ArbitraryOptions,
+        *,
+        weights: Sequence[float] | None = None,
+        masks: Sequence[Tensor] | None = None,
+    ) -> None:
+        check_inputs(torch.zeros(1, 3, 1, 1), styles, masks, None)
+        if weights is not None:
+            normalised_blend(weights, len(styles))
+        self.stylizer, self.styles, self.options = stylizer, list(styles), options
+        self.weights = None if weights is None else list(weights)
+        self.masks = None if masks is None else list(masks)
+
+    def __call__(
+        self, frame: Tensor, *, previous: PreviousResult | None = None, progress: ProgressCallback | None = None
+    ) -> Tensor:
+        return self.stylizer.stylize(frame, self.styles, weights=self.weights, masks=self.masks, options=self.options)
+
+
+def prepare(
+    styles: Sequence[Tensor],
+    options: ArbitraryOptions,
+    *,
+    weights: Sequence[float] | None = None,
+    masks: Sequence[Tensor] | None = None,
+    encoder: VGGEncoder | None = None,
+) -> PreparedArbitraryStyle:
+    """AdaIN with the shipped (or ``options.model``) decoder for ``styles`` (image tensors)."""
+    from ..decoder_model import load_shipped_decoder
+
+    styles = single_image_styles(styles)
+    stylizer = ArbitraryStylizer(
+        load_shipped_decoder(options.model), encoder=encoder, device=options.device, precision=options.precision
+    )
+    return PreparedArbitraryStyle(stylizer, styles, options, weights=weights, masks=masks)
+
+
+METHOD = Method(
+    name="adain",
+    summary="arbitrary style in one pass (AdaIN): any painting, with a decoder trained by painterly",
+    options_type=ArbitraryOptions,
+    style_kind="images",
+    prepare=prepare,
+    weights=("vgg16", "adain_decoder"),
+    strength_field="alpha",
+)

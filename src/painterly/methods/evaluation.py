@@ -11,17 +11,19 @@ need not move between iterations (moving it would only add tiles).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
 
-from ..losses import ContentLoss, StyleLoss, TotalVariationLoss, upcast
+from ..losses import ContentLoss, StyleLoss, TemporalLoss, TotalVariationLoss, upcast
 from ..tiling import Tile, tile_grid
 
 Tensor = torch.Tensor
 FeaturesFn = Callable[[Tensor], dict[str, Tensor]]
 StyleTiler = Callable[[Tensor], int | None]
+STYLE_CACHE_SIZE = 16
 
 
 @dataclass(frozen=True)
@@ -62,13 +64,19 @@ def gram_contribution(crop: Tensor, mask: Tensor | None, rows: slice, cols: slic
 
 
 def _finish(
-    weights: Mapping[str, float], content_terms: Mapping[str, float], style_terms: Mapping[str, float], tv: float
+    weights: Mapping[str, float],
+    content_terms: Mapping[str, float],
+    style_terms: Mapping[str, float],
+    tv: float,
+    temporal: float | None = None,
 ) -> Evaluation:
     terms = {
         "content": weights["content"] * sum(content_terms.values()),
         "style": weights["style"] * sum(style_terms.values()),
         "tv": weights["tv"] * tv,
     }
+    if temporal is not None:
+        terms["temporal"] = weights["temporal"] * temporal
     layer_terms = {
         **{f"content/{k}": weights["content"] * v for k, v in content_terms.items()},
         **{f"style/{k}": weights["style"] * v for k, v in style_terms.items()},
@@ -89,6 +97,19 @@ class _Evaluator:
     ) -> None:
         self.features, self.content, self.style, self.tv, self.weights = features, content, style, tv, weights
         self.halo = halo
+        self.temporal: TemporalLoss | None = None
+        self.style_cache: dict[str, dict[str, Tensor]] | None = None
+        """A video's temporal term (weight ``weights["temporal"]``): a pixel-space loss like total variation."""
+
+    def pixel_terms(self, pixels: Tensor) -> tuple[Tensor, Tensor, Tensor | None]:
+        """The weighted sum of the pixel-space terms (smoothness, temporal), and each term unweighted."""
+        tv = self.tv(pixels)
+        total = self.weights["tv"] * tv
+        temporal = None
+        if self.temporal is not None:
+            temporal = self.temporal(pixels)
+            total = total + self.weights["temporal"] * temporal
+        return total, tv, temporal
 
     def tiled_grams(self, image: Tensor, tile: int, *, groups: bool) -> dict[str, list[Tensor]]:
         """Gram matrices of ``image`` added up over tiles (no gradient); per layer, one per mask group when
@@ -125,9 +146,18 @@ class _Evaluator:
         return max(float(mask.sum()), 1e-8) if mask is not None else float(size[0] * size[1])
 
     def _style_grams(self, styles: Sequence[Tensor], tiler: StyleTiler | None) -> list[dict[str, Tensor]]:
+        """Each style image's Gram matrices; reused from ``style_cache`` when the same pixels were seen before
+        (a video's frames share their styles' targets)."""
         grams = []
         for style in styles:
             tile = tiler(style) if tiler is not None else None
+            key = None
+            if self.style_cache is not None:
+                digest = hashlib.sha1(style.detach().float().cpu().contiguous().numpy().tobytes()).hexdigest()
+                key = f"{digest}-{tuple(style.shape)}-{tile}"
+                if key in self.style_cache:
+                    grams.append(self.style_cache[key])
+                    continue
             if tile is None:
                 with torch.no_grad():
                     features = self.features(style)
@@ -138,6 +168,10 @@ class _Evaluator:
                 grams.append(
                     {layer: values[0] for layer, values in self.tiled_grams(style, tile, groups=False).items()}
                 )
+            if key is not None and self.style_cache is not None:
+                self.style_cache[key] = grams[-1]
+                while len(self.style_cache) > STYLE_CACHE_SIZE:  # oldest out: styles recoloured per frame change
+                    del self.style_cache[next(iter(self.style_cache))]
         return grams
 
 
@@ -173,18 +207,19 @@ class WholeEvaluator(_Evaluator):
         features = self.features(pixels)
         content_terms = self.content(features)
         style_terms = self.style(features)
-        tv = self.tv(pixels)
+        pixel_total, tv, temporal = self.pixel_terms(pixels)
         total = (
             self.weights["content"] * torch.stack(list(content_terms.values())).sum()
             + self.weights["style"] * torch.stack(list(style_terms.values())).sum()
-            + self.weights["tv"] * tv
+            + pixel_total
         )
-        total.backward()
+        total.backward()  # type: ignore[no-untyped-call]
         return _finish(
             self.weights,
             {k: float(v.detach()) for k, v in content_terms.items()},
             {k: float(v.detach()) for k, v in style_terms.items()},
             float(tv.detach()),
+            None if temporal is None else float(temporal.detach()),
         )
 
 
@@ -242,9 +277,9 @@ class TiledEvaluator(_Evaluator):
         gram_gradients = dict(
             zip(map(id, flat_leaves), torch.autograd.grad(style_total, flat_leaves, allow_unused=True), strict=True)
         )
-        # The smoothness term on the whole image (cheap), then pass 2 tile by tile.
-        tv = self.tv(pixels)
-        (self.weights["tv"] * tv).backward()
+        # The pixel-space terms on the whole image (cheap), then pass 2 tile by tile.
+        pixel_total, tv, temporal = self.pixel_terms(pixels)
+        pixel_total.backward()  # type: ignore[no-untyped-call]
         assert pixels.grad is not None
         style_layers, content_layers = list(self.style.layer_weights), list(self.content.layer_weights)
         sizes = layer_sizes(height, width, style_layers + content_layers)
@@ -279,5 +314,9 @@ class TiledEvaluator(_Evaluator):
             assert patch.grad is not None
             pixels.grad[..., piece.py0 : piece.py1, piece.px0 : piece.px1] += patch.grad
         return _finish(
-            self.weights, content_sums, {k: float(v.detach()) for k, v in style_terms.items()}, float(tv.detach())
+            self.weights,
+            content_sums,
+            {k: float(v.detach()) for k, v in style_terms.items()},
+            float(tv.detach()),
+            None if temporal is None else float(temporal.detach()),
         )

@@ -25,10 +25,11 @@ from ..encoders.vgg import VGGEncoder, build_vgg
 from ..errors import ConfigError
 from ..image.color import ColorMode, finish_colors, prepare_content_colors, prepare_style_colors
 from ..image.io import resize_long_side, resize_to
-from ..losses import ContentLoss, StyleLoss, TotalVariationLoss
+from ..losses import ContentLoss, StyleLoss, TemporalLoss, TotalVariationLoss
 from ..ops import upsample_circular
 from ..postprocess import apply_finish
 from ..tiling import ALIGN, available_memory, choose_tile, encoder_pass_bytes
+from .base import Method, PreviousResult, single_image_styles
 from .evaluation import TiledEvaluator, WholeEvaluator, layer_stride
 
 Tensor = torch.Tensor
@@ -122,6 +123,8 @@ class GatysTransfer:
         self.style_loss = StyleLoss(config.style_layers)
         self.tv_loss = TotalVariationLoss(circular=config.tileable)
         self.encoder.set_padding_mode("circular" if config.tileable else "zeros")
+        self.style_cache: dict[str, dict[str, Tensor]] = {}
+        """Gram matrices of the style images seen so far, by pixels: a video's frames compute them once."""
         self.setup_seconds = time.perf_counter() - started
 
     def _features(self, image: Tensor) -> dict[str, Tensor]:
@@ -137,8 +140,13 @@ class GatysTransfer:
         masks: Sequence[Tensor] | None = None,
         init_image: Tensor | None = None,
         progress: ProgressCallback | None = None,
+        temporal: TemporalLoss | None = None,
+        temporal_weight: float = 0.0,
     ) -> GatysResult:
-        """Stylise ``content`` (1, 3, H, W) with ``styles`` (each (1, 3, h, w)); see :class:`GatysConfig`."""
+        """Stylise ``content`` (1, 3, H, W) with ``styles`` (each (1, 3, h, w)); see :class:`GatysConfig`.
+
+        ``temporal`` (video) adds Ruder et al.'s temporal loss with ``temporal_weight`` (the term is reported as
+        ``temporal`` in the losses)."""
         config = self.config
         check_inputs(content, styles, masks, init_image)
         color = cast(ColorMode, config.color)
@@ -174,7 +182,8 @@ class GatysTransfer:
         for level, (size, steps, tile) in enumerate(zip(sizes, config.iterations, tiles, strict=True)):
             level_started = time.perf_counter()
             level_content = resize_to(net_content, size)
-            evaluator = self._evaluator(tile)
+            evaluator = self._evaluator(tile, temporal_weight if temporal is not None else None)
+            evaluator.temporal = temporal
             state.tiles.append(tile)
             self._set_targets(evaluator, level_content, net_styles, masks, size)
             if image is None:
@@ -226,14 +235,20 @@ class GatysTransfer:
             raise ConfigError(f"layer(s) {', '.join(deep)} are too deep for tiled evaluation; use relu/conv layers")
         return tile
 
-    def _evaluator(self, tile: int | None) -> WholeEvaluator | TiledEvaluator:
+    def _evaluator(self, tile: int | None, temporal_weight: float | None = None) -> WholeEvaluator | TiledEvaluator:
         """One pass over the whole image, or tile by tile (see :mod:`.evaluation`)."""
         config = self.config
         weights = {"content": config.content_weight, "style": config.effective_style_weight, "tv": config.tv_weight}
+        if temporal_weight is not None:
+            weights["temporal"] = temporal_weight
         parts = (self._features, self.content_loss, self.style_loss, self.tv_loss, weights)
+        evaluator: WholeEvaluator | TiledEvaluator
         if tile is None:
-            return WholeEvaluator(*parts, style_tiler=self._style_tiler)
-        return TiledEvaluator(*parts, tile=tile, halo=TILE_HALO)
+            evaluator = WholeEvaluator(*parts, style_tiler=self._style_tiler)
+        else:
+            evaluator = TiledEvaluator(*parts, tile=tile, halo=TILE_HALO)
+        evaluator.style_cache = self.style_cache
+        return evaluator
 
     def _style_tiler(self, style: Tensor) -> int | None:
         """Tile size for computing a (possibly very large) style image's Gram matrices, None when it fits."""
@@ -435,3 +450,95 @@ def _converged(losses: list[float], tolerance: float) -> bool:
     if now <= 0:
         return True
     return (before - now) / now < tolerance * EARLY_STOP_WINDOW
+
+
+TEMPORAL_LOSS_SCALE = 2e4
+"""Temporal-loss weight at ``--temporal 1`` (content weight 1): the loss is a mean over pixels of squared [0, 1]
+differences, so it needs a large weight to count beside the content and style terms."""
+
+
+class GatysStylizer:
+    """The optimisation prepared for its styles: call it once per image or video frame.
+
+    The styles' Gram matrices are computed once per output size and reused (:attr:`GatysTransfer.style_cache`).
+    With ``previous`` (a video's earlier result warped into this frame), the optimisation starts from it, runs
+    ``config.effective_frame_iterations`` and adds the temporal loss (Ruder et al. 2016) weighted by the
+    consistency mask. :attr:`last_result` keeps the losses, history and timings of the last call.
+    """
+
+    def __init__(
+        self,
+        styles: Sequence[Tensor],
+        config: GatysConfig,
+        *,
+        masks: Sequence[Tensor] | None = None,
+        init_image: Tensor | None = None,
+        encoder: VGGEncoder | None = None,
+    ) -> None:
+        check_inputs(torch.zeros(1, 3, 1, 1), styles, masks, init_image)
+        self.styles, self.masks, self.config, self.init_image = list(styles), masks, config, init_image
+        self.transfer = GatysTransfer(config, encoder=encoder)
+        self._frame_transfer: GatysTransfer | None = None
+        self.last_result: GatysResult | None = None
+
+    def __call__(
+        self, frame: Tensor, *, previous: PreviousResult | None = None, progress: ProgressCallback | None = None
+    ) -> Tensor:
+        if previous is None:
+            result = self.transfer.run(
+                frame, self.styles, masks=self.masks, init_image=self.init_image, progress=progress
+            )
+        else:
+            result = self.frame_transfer.run(
+                frame,
+                self.styles,
+                masks=self.masks,
+                init_image=previous.image,
+                progress=progress,
+                temporal=TemporalLoss(previous.image, previous.mask),
+                temporal_weight=TEMPORAL_LOSS_SCALE * previous.strength,
+            )
+        self.last_result = result
+        return result.image
+
+    @property
+    def frame_transfer(self) -> GatysTransfer:
+        """The optimisation for later video frames: their iterations, the same encoder and style cache."""
+        if self._frame_transfer is None:
+            config = self.config.replace(iterations=self.config.effective_frame_iterations, init="content")
+            self._frame_transfer = GatysTransfer(config, encoder=self.transfer.encoder)
+            self._frame_transfer.style_cache = self.transfer.style_cache
+        return self._frame_transfer
+
+
+def prepare(
+    styles: Sequence[Tensor],
+    options: GatysConfig,
+    *,
+    weights: Sequence[float] | None = None,
+    masks: Sequence[Tensor] | None = None,
+    encoder: VGGEncoder | None = None,
+) -> GatysStylizer:
+    """The optimisation for ``styles`` (image tensors); ``weights`` override ``options.style_blend``; an init image
+    named in ``options.init`` is read here."""
+    from ..config import INIT_KINDS
+    from ..image.io import load_image
+
+    styles = single_image_styles(styles)
+    if weights is not None:
+        options = options.replace(style_blend=tuple(float(weight) for weight in weights))
+    init_image = None if options.init in INIT_KINDS else load_image(options.init)
+    return GatysStylizer(styles, options, masks=masks, init_image=init_image, encoder=encoder)
+
+
+METHOD = Method(
+    name="gatys",
+    summary="optimisation (Gatys et al.): best quality, seconds to minutes per image",
+    options_type=GatysConfig,
+    style_kind="images",
+    prepare=prepare,
+    weights=("vgg16",),
+    uses_previous=True,
+    slow=True,
+    strength_field="strength",
+)

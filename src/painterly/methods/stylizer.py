@@ -12,8 +12,9 @@ and no seams form (with statistics from the full-size image the tiled result equ
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 import torch
@@ -24,6 +25,7 @@ from ..errors import ConfigError
 from ..image.color import finish_colors, prepare_content_colors
 from ..image.io import resize_to
 from ..tiling import ALIGN, Tile, assemble_tiles, default_tile
+from .base import Method, PreviousResult, ProgressCallback, check_runtime
 from .feedforward import NormStatistics, StyleNetwork, blend_weights, style_weights
 from .gatys import output_size
 
@@ -46,6 +48,10 @@ class StylizeOptions:
     size: int | None = None
     tile_size: int | None = None
     max_pass_pixels: int = DEFAULT_MAX_PASS_PIXELS
+    device: str = "auto"
+    precision: str = "auto"
+    model: Path | None = None
+    """A model file from ``painterly train feedforward`` instead of the shipped presets."""
 
     def __post_init__(self) -> None:
         if not (0.0 <= self.strength <= 1.0):
@@ -66,6 +72,10 @@ class OnePassOptions(Protocol):
     def tile_size(self) -> int | None: ...
     @property
     def max_pass_pixels(self) -> int: ...
+    @property
+    def device(self) -> str: ...
+    @property
+    def precision(self) -> str: ...
 
 
 def check_one_pass_options(options: OnePassOptions, color_modes: tuple[str, ...]) -> None:
@@ -80,6 +90,7 @@ def check_one_pass_options(options: OnePassOptions, color_modes: tuple[str, ...]
         raise ConfigError(f"tile size must be a multiple of {ALIGN} and at least 64, got {options.tile_size}")
     if options.max_pass_pixels < 64 * 64:
         raise ConfigError("max_pass_pixels must be at least 4096")
+    check_runtime(options.device, options.precision)
 
 
 class NetworkStylizer:
@@ -168,3 +179,54 @@ def fit_output_size(size: tuple[int, int] | torch.Size, long_side: int | None) -
     if long_side is None or long_side == max(height, width):
         return height, width
     return output_size((height, width), long_side)
+
+
+class PresetStylizer:
+    """A preset network prepared for one blend of its styles: call it once per image or video frame."""
+
+    def __init__(self, stylizer: NetworkStylizer, blend: Mapping[str, float], options: StylizeOptions) -> None:
+        stylizer.weights_for(blend)  # validates the names now, not at the first frame
+        self.stylizer, self.blend, self.options = stylizer, dict(blend), options
+
+    def __call__(
+        self, frame: Tensor, *, previous: PreviousResult | None = None, progress: ProgressCallback | None = None
+    ) -> Tensor:
+        return self.stylizer.stylize(frame, self.blend, self.options)
+
+
+def prepare(
+    styles: Sequence[str],
+    options: StylizeOptions,
+    *,
+    weights: Sequence[float] | None = None,
+    masks: Sequence[Tensor] | None = None,
+) -> PresetStylizer:
+    """The shipped (or ``options.model``) preset network for the styles named in ``styles``, blended by
+    ``weights``."""
+    from ..losses import normalised_blend
+    from ..presets import load_presets
+
+    if masks:
+        raise ConfigError("presets take no masks: use --style images (method adain or gatys) for masked styles")
+    if not styles or not all(isinstance(name, str) for name in styles):
+        raise ConfigError("presets are chosen by name, e.g. 'starry_night' or 'starry_night:0.7,the_scream:0.3'")
+    shares = normalised_blend(weights, len(styles))
+    blend: dict[str, float] = {}
+    for name, share in zip(styles, shares, strict=True):
+        blend[name] = blend.get(name, 0.0) + share
+    network, names = load_presets(options.model)
+    return PresetStylizer(
+        NetworkStylizer(network, names, device=options.device, precision=options.precision), blend, options
+    )
+
+
+METHOD = Method(
+    name="preset",
+    summary="real-time presets (Johnson et al., Dumoulin et al.): one network pass, ten trained styles",
+    options_type=StylizeOptions,
+    style_kind="presets",
+    prepare=prepare,
+    weights=("presets",),
+    supports_masks=False,
+    strength_field="strength",
+)
