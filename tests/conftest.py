@@ -94,3 +94,22 @@ def real_weights(real_weights_home: Path, monkeypatch: pytest.MonkeyPatch) -> Pa
     """Point PAINTERLY_HOME at the session's real weights for one test (mark it ``real_weights``)."""
     monkeypatch.setenv("PAINTERLY_HOME", str(real_weights_home))
     return real_weights_home
+
+
+PRESET_NAMES = ["starry", "scream", "udnie"]
+
+
+@pytest.fixture
+def tiny_methods(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_vgg: None) -> None:
+    """Every method on tiny random networks: tiny VGG encoders (gatys, adain), a random three-style preset network
+    as the shipped presets, a random decoder as the shipped AdaIN decoder. No weights needed."""
+    from painterly.methods.feedforward import NetworkSpec
+    from painterly.methods.model_files import save_decoder, save_style_network
+    from tests.methods.test_arbitrary import tiny_decoder
+    from tests.methods.test_feedforward import randomised
+
+    monkeypatch.setattr("painterly.encoders.vgg.vgg16", lambda *, layers, **_: make_tiny_encoder(list(layers)))
+    network = randomised(NetworkSpec(width=4, residual_blocks=1, downsamplings=2, edge_kernel=5, styles=3))
+    presets = save_style_network(network, PRESET_NAMES, tmp_path / "presets.safetensors", info={"steps": 1})
+    monkeypatch.setenv("PAINTERLY_PRESETS", str(presets))
+    monkeypatch.setenv("PAINTERLY_DECODER", str(save_decoder(tiny_decoder(), tmp_path / "decoder.safetensors")))

@@ -65,6 +65,7 @@ def _register_commands() -> None:
     from .commands.stylize import presets, sheet, stylize
     from .commands.train import train
     from .commands.transfer import demo, transfer
+    from .commands.video import video
     from .commands.weights import weights
 
     cli.add_command(transfer)
@@ -75,6 +76,7 @@ def _register_commands() -> None:
     cli.add_command(presets)
     cli.add_command(sheet)
     cli.add_command(export)
+    cli.add_command(video)
 
 
 _register_commands()

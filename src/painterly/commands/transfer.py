@@ -264,7 +264,7 @@ def _write_animation(frames: list[Image.Image], path: Path) -> None:
 
 
 @contextmanager
-def _terminate_as_interrupt() -> Iterator[None]:
+def terminate_as_interrupt() -> Iterator[None]:
     """SIGTERM behaves like Ctrl-C, so a killed run still keeps its latest image."""
 
     def handler(signum: int, frame: FrameType | None) -> None:
@@ -300,7 +300,7 @@ def execute(
     started = time.perf_counter()
     result: GatysResult | None = None
     try:
-        with _terminate_as_interrupt():
+        with terminate_as_interrupt():
             result = run_transfer(inputs, config, progress=watcher)
     except KeyboardInterrupt:
         watcher.close()
