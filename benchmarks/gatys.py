@@ -18,6 +18,7 @@ immunohistochemistry image.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import resource
 import statistics
@@ -26,13 +27,16 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from common import SHARED  # noqa: E402
+
+if TYPE_CHECKING:
+    from painterly.scoring import ImageScorer
 
 VARIANTS = ("baseline fp32", "painterly defaults", "single bf16", "single fp32")
 
@@ -52,24 +56,17 @@ def load_pair(size: int) -> tuple[torch.Tensor, torch.Tensor, str]:
     return resize_long_side(content, size), resize_long_side(style, size), name
 
 
+@functools.cache
+def _scorer() -> ImageScorer:
+    """The one fp32 evaluator of this process (built on first use)."""
+    from painterly.scoring import ImageScorer
+
+    return ImageScorer(device="cpu")
+
+
 def evaluate(image: torch.Tensor, content: torch.Tensor, style: torch.Tensor) -> dict[str, float]:
     """fp32 losses of ``image`` with the default layers and weights (the same scale for every variant)."""
-    from painterly.config import GatysConfig
-    from painterly.encoders.vgg import vgg16
-    from painterly.losses import ContentLoss, StyleLoss, TotalVariationLoss
-
-    config = GatysConfig()
-    encoder = vgg16(layers=[*config.content_layers, *config.style_layers])
-    content_loss, style_loss = ContentLoss(config.content_layers), StyleLoss(config.style_layers)
-    with torch.no_grad():
-        content_loss.set_target(encoder(content))
-        style_loss.set_target([encoder(style)])
-        features = encoder(image)
-        c = float(sum(content_loss(features).values()))
-        s = float(sum(style_loss(features).values()))
-        tv = float(TotalVariationLoss()(image))
-    total = config.content_weight * c + config.effective_style_weight * s + config.tv_weight * tv
-    return {"content": config.content_weight * c, "style": config.effective_style_weight * s, "total": total}
+    return _scorer().losses(image, content, [style])
 
 
 def encoder_gflop(height: int, width: int) -> float:

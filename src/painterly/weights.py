@@ -214,8 +214,6 @@ REGISTRY: dict[str, WeightsEntry] = {
 _LPIPS_BLOCK_CHANNELS = (64, 128, 256, 512, 512)
 
 
-
-
 @dataclass(frozen=True)
 class ShippedEntry:
     """A network trained by painterly and shipped inside the package (``painterly/data``), with its model card.

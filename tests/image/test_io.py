@@ -8,7 +8,9 @@ import zlib
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
+import png
 import pytest
 import tifffile
 import torch
@@ -55,7 +57,39 @@ def _words(seed: int, shape: tuple[int, ...]) -> np.ndarray[Any, np.dtype[np.uin
 
 
 def _png_chunk(kind: bytes, payload: bytes) -> bytes:
+    """A raw PNG chunk, for headers no encoder writes (zero-sized, no pixel data)."""
     return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+
+
+def _pypng_16(path: Path, words: np.ndarray[Any, np.dtype[np.uint16]], **options: Any) -> Path:
+    """Write (H, W, C) samples (C: 1 grey, 2 grey+alpha, 3 RGB, 4 RGBA) as a 16-bit PNG with pypng."""
+    height, width, channels = words.shape
+    options = {"bitdepth": 16, **options}
+    writer = png.Writer(width, height, greyscale=channels <= 2, alpha=channels in (2, 4), **options)
+    with open(path, "wb") as fh:
+        writer.write(fh, words.reshape(height, width * channels))
+    return path
+
+
+def _opencv_order(words: np.ndarray[Any, np.dtype[np.uint16]]) -> np.ndarray[Any, np.dtype[np.uint16]]:
+    """RGB(A) samples in OpenCV's BGR(A) channel order (grey unchanged)."""
+    order = {1: [0], 3: [2, 1, 0], 4: [2, 1, 0, 3]}[words.shape[2]]
+    return np.ascontiguousarray(words[..., order])
+
+
+def _assert_reads_as(path: Path, words: np.ndarray[Any, np.dtype[np.uint16]]) -> None:
+    """read_image gives exactly these 16-bit samples, grey repeated into RGB, alpha when there are 2 or 4 channels."""
+    channels = words.shape[2]
+    loaded = read_image(path)
+    assert loaded.bit_depth == 16
+    color = 1 if channels <= 2 else 3
+    rgb = np.rint(loaded.rgb[0].permute(1, 2, 0).numpy() * 65535).astype(np.uint16)
+    np.testing.assert_array_equal(rgb, np.broadcast_to(words[..., :color], rgb.shape))
+    if channels in (2, 4):
+        assert loaded.alpha is not None
+        np.testing.assert_array_equal(np.rint(loaded.alpha[0, 0].numpy() * 65535), words[..., -1])
+    else:
+        assert loaded.alpha is None
 
 
 # ------------------------------------------------------------------------------------------------ round trips
@@ -104,6 +138,8 @@ def test_16_bit_round_trip_keeps_full_precision(tmp_path: Path, suffix: str, wit
     values = torch.from_numpy(words.astype(np.float32) / 65535).permute(2, 0, 1)[None]
     alpha = values[:, 3:] if with_alpha else None
     path = save_image(values[:, :3], tmp_path / f"deep{suffix}", alpha=alpha, bit_depth=16)
+    if suffix == ".png":  # no metadata (EXIF, text, times) in the file
+        assert [kind for kind, _ in png.Reader(filename=str(path)).chunks()] == [b"IHDR", b"IDAT", b"IEND"]
     loaded = read_image(path)
     assert loaded.bit_depth == 16
     back = np.rint(loaded.rgb[0].permute(1, 2, 0).numpy() * 65535).astype(np.uint16)
@@ -117,38 +153,76 @@ def test_16_bit_round_trip_keeps_full_precision(tmp_path: Path, suffix: str, wit
         assert loaded.alpha is None
 
 
-@pytest.mark.parametrize("filter_type", [0, 1, 2, 3, 4, None])
+@pytest.mark.parametrize("interlace", [False, True])
 @pytest.mark.parametrize("channels", [1, 2, 3, 4])
-def test_16_bit_png_reader_handles_every_filter_and_colour_type(
-    tmp_path: Path, filter_type: int | None, channels: int
-) -> None:
+def test_16_bit_png_reader_handles_every_colour_type(tmp_path: Path, channels: int, interlace: bool) -> None:
     words = _words(channels, (7, 5, channels))
+    _assert_reads_as(_pypng_16(tmp_path / "deep.png", words, interlace=interlace), words)
+
+
+@pytest.mark.parametrize("filter_name", ["NONE", "SUB", "UP", "AVG", "PAETH", "ALL_FILTERS"])
+@pytest.mark.parametrize("channels", [1, 3, 4])  # OpenCV writes no grey+alpha PNG; pypng's use filter 0 only
+def test_16_bit_png_reader_handles_every_filter(tmp_path: Path, filter_name: str, channels: int) -> None:
+    words = _words(channels, (7, 5, channels))
+    flag = getattr(
+        cv2, f"IMWRITE_PNG_{filter_name}" if filter_name == "ALL_FILTERS" else f"IMWRITE_PNG_FILTER_{filter_name}"
+    )
+    ok, encoded = cv2.imencode(".png", _opencv_order(words), [cv2.IMWRITE_PNG_FILTER, flag])
+    assert ok
     path = tmp_path / "deep.png"
-    path.write_bytes(io_module._encode_png16(words, filter_type=filter_type))
-    loaded = read_image(path)
-    assert loaded.bit_depth == 16
-    color = 1 if channels <= 2 else 3
-    rgb = np.rint(loaded.rgb[0].permute(1, 2, 0).numpy() * 65535).astype(np.uint16)
-    np.testing.assert_array_equal(rgb, np.broadcast_to(words[..., :color], rgb.shape))
-    if channels in (2, 4):
-        assert loaded.alpha is not None
-        np.testing.assert_array_equal(np.rint(loaded.alpha[0, 0].numpy() * 65535), words[..., -1])
-    else:
-        assert loaded.alpha is None
+    path.write_bytes(encoded.tobytes())
+    _assert_reads_as(path, words)
 
 
 def test_16_bit_png_colour_key_transparency_becomes_alpha(tmp_path: Path) -> None:
     words = _words(3, (3, 4, 3))
     words[1, 2] = (1000, 2000, 3000)
-    png = io_module._encode_png16(words)
-    trns = _png_chunk(b"tRNS", struct.pack(">HHH", 1000, 2000, 3000))
-    path = tmp_path / "key.png"
-    path.write_bytes(png[:33] + trns + png[33:])  # right after the 8-byte signature and 25-byte IHDR
+    path = _pypng_16(tmp_path / "key.png", words, transparent=(1000, 2000, 3000))  # a tRNS chunk
     loaded = read_image(path)
     assert loaded.bit_depth == 16 and loaded.alpha is not None
     expected = np.ones((3, 4), np.float32)
     expected[1, 2] = 0
     np.testing.assert_array_equal(loaded.alpha[0, 0].numpy(), expected)
+    np.testing.assert_array_equal(np.rint(loaded.rgb[0].permute(1, 2, 0).numpy() * 65535), words)
+
+
+def test_16_bit_grey_png_colour_key_transparency_becomes_alpha(tmp_path: Path) -> None:
+    words = _words(5, (3, 4, 1))
+    words[2, 3] = 1000
+    loaded = read_image(_pypng_16(tmp_path / "grey_key.png", words, transparent=1000))
+    assert loaded.bit_depth == 16 and loaded.alpha is not None
+    expected = (words[..., 0] != 1000).astype(np.float32)
+    np.testing.assert_array_equal(loaded.alpha[0, 0].numpy(), expected)
+    np.testing.assert_array_equal(np.rint(loaded.rgb[0, 0].numpy() * 65535), words[..., 0])
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_16_bit_png_significant_bits_do_not_rescale_the_samples(tmp_path: Path, channels: int) -> None:
+    twelve_bit = np.array([[0, 1, 2048, 4095]], np.uint16)[..., None].repeat(channels, axis=2)
+    path = _pypng_16(tmp_path / "sbit.png", twelve_bit, bitdepth=12)  # pypng: 16-bit samples and an sBIT chunk
+    assert b"sBIT" in [kind for kind, _ in png.Reader(filename=str(path)).chunks()]
+    loaded = read_image(path)
+    assert loaded.bit_depth == 16
+    stored = [0, 16, 32776, 65535]  # pypng scales 12-bit values to 16 bits by bit replication: 2048 -> 0x8008
+    np.testing.assert_array_equal(np.rint(loaded.rgb[0, :, 0].numpy() * 65535), [stored] * 3)
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_16_bit_png_exif_orientation_is_applied(tmp_path: Path, orientation: int) -> None:
+    words = _words(6, (2, 3, 3))
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    payload = np.frombuffer(exif.tobytes()[6:], np.uint8)  # an eXIf chunk holds the TIFF data without "Exif\0\0"
+    ok, encoded = cv2.imencodeWithMetadata(".png", _opencv_order(words), [cv2.IMAGE_METADATA_EXIF], [payload])
+    assert ok
+    path = tmp_path / "oriented16.png"
+    path.write_bytes(encoded.tobytes())
+    indices = Image.fromarray(np.arange(6, dtype=np.int32).reshape(2, 3), mode="I")
+    indices.info["exif"] = exif.tobytes()
+    moved = np.asarray(ImageOps.exif_transpose(indices))  # where Pillow moves each pixel
+    loaded = read_image(path)
+    back = np.rint(loaded.rgb[0].permute(1, 2, 0).numpy() * 65535)
+    np.testing.assert_array_equal(back, words.reshape(6, 3)[moved])
 
 
 def test_16_bit_tiff_float_and_planar_layouts(tmp_path: Path) -> None:
@@ -364,6 +438,37 @@ def test_truncated_files_are_detected(tmp_path: Path, suffix: str, lenient_pillo
         ImageFile.LOAD_TRUNCATED_IMAGES, restored = saved, ImageFile.LOAD_TRUNCATED_IMAGES
     assert restored is lenient_pillow
     assert error.exit_code == 3
+
+
+@pytest.mark.parametrize("with_alpha", [False, True])
+def test_truncated_and_corrupt_16_bit_png(tmp_path: Path, with_alpha: bool, caplog: pytest.LogCaptureFixture) -> None:
+    image = _random_rgb(32, 32)
+    alpha = torch.rand(1, 1, 32, 32) if with_alpha else None
+    data = save_image(image, tmp_path / "full.png", alpha=alpha, bit_depth=16).read_bytes()
+    cut = tmp_path / "cut.png"
+    cut.write_bytes(data[: len(data) // 2])
+    assert _assert_input_error(cut, "truncated").exit_code == 3
+    corrupt = tmp_path / "corrupt.png"
+    corrupt.write_bytes(data[:60] + bytes([data[60] ^ 0xFF]) + data[61:])  # inside IDAT: the CRC no longer matches
+    _assert_input_error(corrupt, "corrupt")
+    no_end = tmp_path / "no_end.png"  # all pixel data but no IEND chunk: libpng refuses it, Pillow reads it
+    no_end.write_bytes(data[:-12])
+    with caplog.at_level("WARNING", logger="painterly.image.io"):
+        loaded = read_image(no_end)
+    assert loaded.bit_depth == 8 and "8-bit precision" in caplog.text
+    assert (loaded.rgb - image).abs().max() <= 1 / 255 and (loaded.alpha is not None) == with_alpha
+
+
+def test_16_bit_png_colour_key_survives_the_8_bit_fallback(tmp_path: Path) -> None:
+    words = np.full((2, 3, 3), 0x1234, np.uint16)
+    words[1, 2] = (0x0A00, 0x0B00, 0x0C00)
+    data = _pypng_16(tmp_path / "key.png", words, transparent=(0x0A00, 0x0B00, 0x0C00)).read_bytes()
+    no_end = tmp_path / "no_end.png"
+    no_end.write_bytes(data[:-12])  # OpenCV refuses it, Pillow decodes the high bytes
+    loaded = read_image(no_end)
+    assert loaded.bit_depth == 8 and loaded.alpha is not None
+    assert loaded.alpha[0, 0].tolist() == [[1, 1, 1], [1, 1, 0]]  # the key compared with the high bytes
+    assert loaded.rgb[0, :, 1, 2].tolist() == pytest.approx([10 / 255, 11 / 255, 12 / 255])
 
 
 def test_corrupt_png_data(tmp_path: Path) -> None:

@@ -52,7 +52,9 @@ def test_options_from_values_and_their_errors() -> None:
 def test_every_method_prepares_once_and_stylises_frames(name: str) -> None:
     method = get_method(name)
     options = method.options(None, size=40, **({"iterations": "2"} if name == "gatys" else {}))
-    stylizer = method.prepare(styles_for(method.style_kind), options, weights=[1.0] * len(styles_for(method.style_kind)))
+    stylizer = method.prepare(
+        styles_for(method.style_kind), options, weights=[1.0] * len(styles_for(method.style_kind))
+    )
     frame = gradient_image(30, 40)
     first, second = stylizer(frame), stylizer(frame.flip(-1))
     assert first.shape == second.shape == (1, 3, 30, 40)
@@ -106,9 +108,7 @@ def test_python_api_goes_through_the_registry() -> None:
         painterly.stylize(gradient_image(30, 40), "starry", method="nope")
 
 
-def test_shipped_networks_are_weights_entries_with_checksums(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_shipped_networks_are_weights_entries_with_checksums(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert set(SHIPPED) >= {"presets", "adain_decoder"}
     for name, entry in SHIPPED.items():
         monkeypatch.delenv(entry.override, raising=False)
