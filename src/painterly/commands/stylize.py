@@ -14,7 +14,6 @@ from . import Command
 from .selection import choose_method, parse_style_argument, select, selection_options
 
 if TYPE_CHECKING:
-
     pass
 
 HELP = {"help_option_names": ["-h", "--help"], "max_content_width": 110}
