@@ -11,7 +11,9 @@ __version__ = "0.1.0"
 from .api import load_inputs, run_transfer, stylize
 from .config import GatysConfig
 from .errors import ConfigError, DeviceError, InputImageError, OutputError, PainterlyError, WeightsError
+from .methods.base import Method, PreviousResult, Stylizer
 from .methods.gatys import GatysResult, GatysTransfer, Progress
+from .methods.registry import get_method, list_methods
 
 __all__ = [
     "ConfigError",
@@ -20,11 +22,16 @@ __all__ = [
     "GatysResult",
     "GatysTransfer",
     "InputImageError",
+    "Method",
     "OutputError",
     "PainterlyError",
+    "PreviousResult",
     "Progress",
+    "Stylizer",
     "WeightsError",
     "__version__",
+    "get_method",
+    "list_methods",
     "load_inputs",
     "run_transfer",
     "stylize",

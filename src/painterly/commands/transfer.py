@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import signal
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,7 +13,6 @@ from typing import Any
 
 import click
 import numpy as np
-import torch
 from PIL import Image
 
 from ..api import TransferInputs, load_inputs, output_alpha, run_transfer
@@ -489,56 +488,50 @@ def demo(output: Path, preset: str | None, arbitrary: bool, **params: Any) -> in
 def _preset_demo(output: Path, preset: str, params: dict[str, Any]) -> int:
     """The embedded photo through a preset network: one pass, about a second. Of the Gatys options, --strength,
     --color (none or luminance) and --size apply; the others are ignored."""
-    from ..methods.stylizer import NetworkStylizer, StylizeOptions
-    from ..presets import load_presets, parse_blend
+    from ..presets import parse_blend
 
     if params.get("color") not in (None, "none", "luminance"):
         raise ConfigError("with --preset, --color is none or luminance")
-    options = StylizeOptions(
-        strength=1.0 if params.get("strength") is None else params["strength"],
-        color=params.get("color") or "none",
-        size=params.get("size"),
-    )
-
-    def run(content: torch.Tensor, style: torch.Tensor, device: str, precision: str) -> torch.Tensor:
-        network, names = load_presets()
-        stylizer = NetworkStylizer(network, names, device=device, precision=precision)
-        return stylizer.stylize(content, parse_blend(preset), options)
-
-    return _one_pass_demo(output, params, run, f"preset {preset}")
+    blend = parse_blend(preset)
+    values = {
+        "strength": 1.0 if params.get("strength") is None else params["strength"],
+        "color": params.get("color") or "none",
+        "size": params.get("size"),
+    }
+    return _one_pass_demo(output, params, "preset", (list(blend), list(blend.values())), values, f"preset {preset}")
 
 
 def _arbitrary_demo(output: Path, params: dict[str, Any]) -> int:
     """The embedded photo and style through AdaIN with the shipped decoder. Of the Gatys options, --color, --size
     and --style-scale apply (and --strength, as alpha); the others are ignored."""
-    from ..decoder_model import load_shipped_decoder
-    from ..methods.arbitrary import ArbitraryOptions, ArbitraryStylizer
-
-    options = ArbitraryOptions(
-        alpha=1.0 if params.get("strength") is None else params["strength"],
-        color=params.get("color") or "none",
-        size=params.get("size"),
-        style_scale=params.get("style_scale") or 1.0,
-    )
-
-    def run(content: torch.Tensor, style: torch.Tensor, device: str, precision: str) -> torch.Tensor:
-        stylizer = ArbitraryStylizer(load_shipped_decoder(), device=device, precision=precision)
-        return stylizer.stylize(content, [style], options=options)
-
-    return _one_pass_demo(output, params, run, f"arbitrary style with skimage.data.{DEMO_STYLE}")
+    values = {
+        "alpha": 1.0 if params.get("strength") is None else params["strength"],
+        "color": params.get("color") or "none",
+        "size": params.get("size"),
+        "style_scale": params.get("style_scale") or 1.0,
+    }
+    return _one_pass_demo(output, params, "adain", None, values, f"arbitrary style with skimage.data.{DEMO_STYLE}")
 
 
 def _one_pass_demo(
     output: Path,
     params: dict[str, Any],
-    run: Callable[[torch.Tensor, torch.Tensor, str, str], torch.Tensor],
+    method_name: str,
+    presets: tuple[list[str], list[float]] | None,
+    values: dict[str, Any],
     label: str,
 ) -> int:
-    """Run a one-pass method on the embedded pair, save the result, report the time."""
+    """Run a one-pass method on the embedded photo (with ``presets``, or the embedded style image), save the result,
+    report the time."""
+    from ..methods.registry import get_method
+
+    method = get_method(method_name)
+    options = method.options(None, device=params["device"] or "auto", precision=params["precision"] or "auto", **values)
     output = check_output_path(output, overwrite=params["overwrite"])
     content, style = (as_loaded_image(image).rgb for image in demo_images())
     started = time.perf_counter()
-    result = run(content, style, params["device"] or "auto", params["precision"] or "auto")
+    styles, weights = presets if presets is not None else ([style], None)
+    result = method.prepare(styles, options, weights=weights)(content)
     save_image(result, output)
     click.echo(f"wrote {output} ({time.perf_counter() - started:.2f} s, {label})")
     return 0
