@@ -37,6 +37,7 @@ bench: weights
 	$(BIN)/python benchmarks/gatys.py
 	$(BIN)/python benchmarks/feedforward.py
 	$(BIN)/python benchmarks/arbitrary.py
+	$(BIN)/python benchmarks/video.py
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache

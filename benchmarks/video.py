@@ -108,7 +108,9 @@ def run_video(
             audio_from=source if info.audio else None,
             audio_duration=duration,
         )
-        identity = run_identity(info, method, selection.options, selection.labels, video_options)
+        identity = run_identity(
+            info, method, selection.options, video_options, styles=selection.labels, duration=duration
+        )
         elapsed: list[float] = []
         result = stylize_video(
             reader,
@@ -133,8 +135,10 @@ def run_video(
     }
 
 
-def score_frames(source: Path, work: Path, style: str | None, frames: int | None, first: int = 0) -> dict[str, Any]:
-    """E_warp of the stored output frames (from ``first`` on) and the mean style loss of every SCORE_EVERY-th."""
+def score_frames(
+    source: Path, work: Path, style: str | None, frames: int | None, first: int = 0, every: int = SCORE_EVERY
+) -> dict[str, Any]:
+    """E_warp of the stored output frames (from ``first`` on) and the mean style loss of every ``every``-th."""
     from painterly.image.io import load_image, resize_long_side
     from painterly.scoring import ImageScorer
     from painterly.video.flow import FlowEstimator
@@ -152,7 +156,7 @@ def score_frames(source: Path, work: Path, style: str | None, frames: int | None
                 continue
             stored = load_image(work / f"frame_{frame.index + 1:06d}.png")
             meter.update(frame.image, stored)
-            if style_image is not None and (frame.index - first) % SCORE_EVERY == 0:
+            if style_image is not None and (frame.index - first) % every == 0:
                 target = resize_long_side(style_image, max(stored.shape[-2:]))
                 styles.append(scorer.losses(stored, frame.image, [target])["style"])
     result = meter.result()
@@ -196,8 +200,12 @@ def main() -> None:
     parser.add_argument(
         "--gatys-iterations", default=None, help="per-frame iterations for Gatys (default: the method's)"
     )
+    parser.add_argument(
+        "--gatys-first-iterations", default="200,50", help="Gatys video: iterations per level of the first frame"
+    )
     parser.add_argument("--skip-gatys", action="store_true")
     parser.add_argument("--skip-speed", action="store_true")
+    parser.add_argument("--skip-flicker", action="store_true")
     parser.add_argument("--child", nargs=7, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -234,6 +242,13 @@ def main() -> None:
             )
             print(f"{length:>4} frames: peak RSS {row['peak_mb']:.0f} MB, {row['fps']:.2f} fps")
 
+    if not args.skip_flicker:
+        flicker_rows(args)
+    if not args.skip_gatys:
+        gatys_rows_for(args, synthetic)
+
+
+def flicker_rows(args: argparse.Namespace) -> None:
     print(f"\n2. Flicker against style, bunny 640x360, first {args.frames} frames")
     header = (
         f"{'method':<8} {'temporal':>8} {'E_warp':>9} {'vs per-frame':>12} {'style':>9} {'vs per-frame':>12} {'fps':>6}"
@@ -254,42 +269,45 @@ def main() -> None:
                 f"{scores['style']:>9.4g} {scores['style'] / baseline['style'] - 1:>+11.1%} {run['fps']:>6.2f}"
             )
 
-    if not args.skip_gatys:
-        gatys_frames = args.gatys_frames
-        print(f"\n   Gatys, synthetic 854x480, first {gatys_frames} frames (scored on frames 2..{gatys_frames})")
-        options = {} if args.gatys_iterations is None else {"frame_iterations": args.gatys_iterations}
-        from painterly.config import GatysConfig
 
-        per_frame_iterations = args.gatys_iterations or ",".join(map(str, GatysConfig().effective_frame_iterations))
-        gatys_rows: dict[str, dict[str, Any]] = {}
-        for label, temporal, extra in (
-            ("per-frame", 0.0, {"iterations": per_frame_iterations}),
-            ("video", DEFAULT_TEMPORAL, options),
-        ):
-            output = args.workdir / f"gatys_{label}.mp4"
-            output.unlink(missing_ok=True)
-            started = time.perf_counter()
-            run = run_video(
-                synthetic, output, "gatys", GATYS_STYLE, temporal=temporal, frames=gatys_frames, options=extra
-            )
-            seconds = time.perf_counter() - started
-            gatys_rows[label] = score_frames(synthetic, Path(run["work"]), GATYS_STYLE, gatys_frames, first=1) | {
-                "seconds": seconds,
-                "run": run,
-            }
-        base = gatys_rows["per-frame"]
-        for label, row in gatys_rows.items():
-            print(
-                f"{'gatys':<8} {label:>8} {row['e_warp']:>9.5f} {row['e_warp'] / base['e_warp']:>11.0%} "
-                f"{row['style']:>9.4g} {row['style'] / base['style'] - 1:>+11.1%} "
-                f"{row['seconds']:>6.0f} s total"
-            )
-        for label, row in gatys_rows.items():
-            seconds = row["run"]["frame_seconds"]
-            print(
-                f"   {label}: first frame {seconds[0]:.1f} s, frames after it {statistics.median(seconds[1:]):.1f} s "
-                f"(median; max {max(seconds[1:]):.1f} s)"
-            )
+def gatys_rows_for(args: argparse.Namespace, synthetic: Path) -> None:
+    from painterly.video.pipeline import DEFAULT_TEMPORAL
+
+    gatys_frames = args.gatys_frames
+    print(f"\n   Gatys, synthetic 854x480, first {gatys_frames} frames (scored on frames 2..{gatys_frames})")
+    options = {"iterations": args.gatys_first_iterations}
+    if args.gatys_iterations is not None:
+        options["frame_iterations"] = args.gatys_iterations
+    from painterly.config import GatysConfig
+
+    per_frame_iterations = args.gatys_iterations or ",".join(map(str, GatysConfig().effective_frame_iterations))
+    gatys_rows: dict[str, dict[str, Any]] = {}
+    for label, temporal, extra in (
+        ("per-frame", 0.0, {"iterations": per_frame_iterations}),
+        ("video", DEFAULT_TEMPORAL, options),
+    ):
+        output = args.workdir / f"gatys_{label}.mp4"
+        output.unlink(missing_ok=True)
+        started = time.perf_counter()
+        run = run_video(synthetic, output, "gatys", GATYS_STYLE, temporal=temporal, frames=gatys_frames, options=extra)
+        seconds = time.perf_counter() - started
+        gatys_rows[label] = score_frames(synthetic, Path(run["work"]), GATYS_STYLE, gatys_frames, first=1, every=1) | {
+            "seconds": seconds,
+            "run": run,
+        }
+    base = gatys_rows["per-frame"]
+    for label, row in gatys_rows.items():
+        print(
+            f"{'gatys':<8} {label:>8} {row['e_warp']:>9.5f} {row['e_warp'] / base['e_warp']:>11.0%} "
+            f"{row['style']:>9.4g} {row['style'] / base['style'] - 1:>+11.1%} "
+            f"{row['seconds']:>6.0f} s total"
+        )
+    for label, row in gatys_rows.items():
+        seconds = row["run"]["frame_seconds"]
+        print(
+            f"   {label}: first frame {seconds[0]:.1f} s, frames after it {statistics.median(seconds[1:]):.1f} s "
+            f"(median; max {max(seconds[1:]):.1f} s)"
+        )
 
 
 if __name__ == "__main__":

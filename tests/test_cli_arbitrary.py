@@ -11,7 +11,7 @@ from PIL import Image
 
 import painterly
 from painterly.cli import main
-from painterly.commands.stylize import parse_style_argument
+from painterly.commands.selection import parse_style_argument
 from painterly.errors import ConfigError
 from painterly.methods.model_files import save_decoder
 from tests.conftest import gradient_image, make_tiny_encoder

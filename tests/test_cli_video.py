@@ -48,7 +48,8 @@ def test_video_with_every_method_keeps_frames_and_sound(
     output = tmp_path / "out.mp4"
     arguments = [argument.format(painting=painting) for argument in choice]
     assert main(["video", str(clip), "-o", str(output), *arguments, "-q"]) == 0
-    assert "wrote" in capsys.readouterr().out and "audio copied (aac)" in capsys.readouterr().out + "audio copied (aac)"
+    printed = capsys.readouterr().out
+    assert "wrote" in printed and "audio copied (aac)" in printed
     assert frame_count(output) == 8
     assert [packet[0] for packet in audio_packets(output)] == [packet[0] for packet in audio_packets(clip)]
     record = json.loads((tmp_path / "out.mp4.run.json").read_text())
@@ -89,7 +90,7 @@ def test_video_outputs_webm_gif_and_frames(clip: Path, tmp_path: Path, capsys: p
         (["--preset", "starry", "--temporal", "2"], "2.0 is not in the range 0<=x<=1", 2),
         (["--preset", "starry", "-o", "{tmp}/out.avi"], "unsupported output container", 2),
         (["--preset", "starry", "-o", "{clip}", "--overwrite"], "it is the input", 4),
-        (["--preset", "starry", "-o", "{tmp}"], "the folder is not empty; pass --overwrite", 4),
+        (["--preset", "starry", "-o", "{tmp}"], "the folder is not empty; choose a new or empty folder", 4),
         (["--preset", "monet"], "unknown style 'monet'", 2),
         (["--style", "{tmp}/missing.png", "--method", "adain"], "missing.png", 3),
     ],
@@ -125,7 +126,7 @@ def test_video_bad_inputs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
         assert main(["video", str(source), "--preset", "starry", "-o", str(tmp_path / "o.mp4"), "-q"]) == 3
         error = capsys.readouterr().err
         assert message in error and error.count("\n") == 1, error
-        assert not list(tmp_path.glob("o.*"))
+        assert not list(tmp_path.glob("o.*")) and not list(tmp_path.glob(".o*"))
 
 
 @pytest.mark.usefixtures("tiny_methods")
@@ -175,3 +176,34 @@ def test_score_a_flickering_video_scores_worse(tmp_path: Path, capsys: pytest.Ca
     first, second = (json.loads(line) for line in capsys.readouterr().out.splitlines())
     assert first["frames"] == second["frames"] == 6
     assert second["warping_error"] > 10 * first["warping_error"]
+
+
+@pytest.mark.usefixtures("tiny_methods")
+def test_video_interrupted_then_resumed_through_the_cli(
+    clip: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from painterly.video import pipeline
+
+    output = tmp_path / "out.mp4"
+    base = ["video", str(clip), "--preset", "starry", "-q", "-o", str(output)]
+    original_put = pipeline.FrameStore.put
+
+    def put_then_stop(self: pipeline.FrameStore, index: int, image: torch.Tensor) -> None:
+        original_put(self, index, image)
+        if index == 4:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(pipeline.FrameStore, "put", put_then_stop)
+    assert main(base) == 130
+    error = capsys.readouterr().err
+    assert "out.partial.mp4 (playable)" in error and "--resume" in error and error.count("\n") == 1
+    assert frame_count(tmp_path / "out.partial.mp4") == 4 and not output.exists()
+    monkeypatch.setattr(pipeline.FrameStore, "put", original_put)
+    assert main(base) == 4  # the work folder is there: it needs --resume
+    assert "pass --resume" in capsys.readouterr().err
+    assert main([*base, "--start", "0.04", "--resume"]) == 2  # another range is another run
+    assert "made with another input" in capsys.readouterr().err
+    assert main([*base, "--resume"]) == 0
+    assert "5 resumed" in capsys.readouterr().out
+    assert frame_count(output) == 8 and not (tmp_path / "out.partial.mp4").exists()
+    assert not (tmp_path / "out.mp4.work").exists()

@@ -38,7 +38,7 @@ ENCODERS = ("vgg16", "vgg19")
 MIN_LEVEL_SIZE = 32
 MIN_SIZE = 32
 MAX_SEED = 2**63 - 1
-DEFAULT_FRAME_ITERATIONS = 40
+DEFAULT_FRAME_ITERATIONS = 4
 """Video frames after the first: iterations of their one full-size level (they start from the warped result)."""
 
 

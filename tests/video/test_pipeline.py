@@ -75,7 +75,7 @@ def run(
     with open_video(source) as reader:
         info = reader.info
         writer = VideoWriter(output, width=info.width, height=info.height, fps=info.fps, time_base=info.time_base)
-        identity = run_identity(info, method, {}, ["noise"], options)
+        identity = run_identity(info, method, {}, options, styles=["noise"])
         return stylize_video(
             reader,
             writer,

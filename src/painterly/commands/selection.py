@@ -169,6 +169,8 @@ def select(params: dict[str, Any], *, size: int | None = None) -> Selection:
         given = [flag for flag in STYLE_ONLY_FLAGS if params.get(flag) is not None]
         if given or params.get("masks"):
             raise ConfigError("--alpha, --palette and --mask go with --style; presets take --strength")
+    if params.get("masks") and not method.supports_masks:
+        raise ConfigError(f"method '{method.name}' takes no --mask")
     options = method_options(method, params, size=size)
     max_pixels = params.get("max_pixels", DEFAULT_MAX_PIXELS)
     masks = None

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
@@ -13,85 +12,40 @@ from ..image.io import DEFAULT_MAX_PIXELS, check_output_path, read_image, save_i
 from . import Command
 from .selection import choose_method, parse_style_argument, select, selection_options
 
-if TYPE_CHECKING:
-    pass
-
 HELP = {"help_option_names": ["-h", "--help"], "max_content_width": 110}
 
 
-def _stylizer(model: Path | None, device: str, precision: str) -> Any:
-    from ..methods.stylizer import NetworkStylizer
-    from ..presets import load_presets
-
-    network, names = load_presets(model)
-    return NetworkStylizer(network, names, device=device, precision=precision)
-
-
-def _options(params: dict[str, Any]) -> Any:
-    from ..methods.stylizer import StylizeOptions
-
-    return StylizeOptions(
-        strength=1.0 if params["strength"] is None else params["strength"],
-        color=params["color"],
-        style_scale=params["style_scale"],
-        size=params["size"],
-        tile_size=params["tile_size"],
-    )
-
-
-def inference_options(*, arbitrary: bool) -> Callable[[Command], Command]:
-    """The options of the one-pass routes; with ``arbitrary`` also those of --style (colour matching, decoder)."""
-    colors = ["none", "luminance", "histogram", "meancov"] if arbitrary else ["none", "luminance"]
-    model_help = (
-        "A model file from `painterly train feedforward` (with --preset) or `painterly train arbitrary` (with --style) "
-        "instead of the shipped one."
-        if arbitrary
-        else "A model file from `painterly train feedforward` instead of the shipped presets."
-    )
-    color_help = "luminance: keep the photo's colours, take only light and texture from the style" + (
-        "; histogram, meancov (--style only): recolour the style to the photo's colours first." if arbitrary else "."
-    )
+def sheet_options(function: Command) -> Command:
+    """The options of ``painterly sheet`` (those of the preset method)."""
     options = [
         click.option(
             "--model",
             type=click.Path(path_type=Path),
-            help=model_help,
+            help="A model file from `painterly train feedforward` instead of the shipped presets.",
         ),
         click.option(
-            "--strength",
-            type=click.FloatRange(0, 1),
-            help="With --preset: 0 returns the photo, 1 (default) the full style.",
+            "--strength", type=click.FloatRange(0, 1), help="0 returns the photo, 1 (default) the full style."
         ),
         click.option(
             "--color",
-            default="none",
-            show_default=True,
-            type=click.Choice(colors),
-            help=color_help,
+            type=click.Choice(["none", "luminance"]),
+            help="luminance: keep the photo's colours, take only light and texture from the style [none].",
         ),
-        click.option(
-            "--style-scale",
-            default=1.0,
-            show_default=True,
-            type=float,
-            help="Above 1: larger brush strokes; below 1: finer.",
-        ),
+        click.option("--style-scale", type=float, help="Above 1: larger brush strokes; below 1: finer [1]."),
         click.option("--size", type=click.IntRange(min=16), help="Output long side (default: the photo's own)."),
         click.option("--tile-size", type=int, help="Process in tiles of this size (default: only when very large)."),
-        click.option("--device", default="auto", show_default=True, type=click.Choice(DEVICE_NAMES)),
-        click.option("--precision", default="auto", show_default=True, type=click.Choice(PRECISION_NAMES)),
+        click.option("--device", type=click.Choice(DEVICE_NAMES), help="Compute device [auto]."),
+        click.option(
+            "--precision", type=click.Choice(PRECISION_NAMES), help="auto = bf16 where the CPU has it [auto]."
+        ),
         click.option(
             "--max-pixels", default=DEFAULT_MAX_PIXELS, show_default=True, type=int, help="Refuse larger input images."
         ),
         click.option("--overwrite", is_flag=True, help="Replace an existing output file."),
     ]
-
-    def decorate(function: Command) -> Command:
-        for option in reversed(options):
-            function = option(function)
-        return function
-
-    return decorate
+    for option in reversed(options):
+        function = option(function)
+    return function
 
 
 @click.command(context_settings=HELP)
@@ -166,19 +120,23 @@ def presets(model: Path | None, card: bool, decoder: bool) -> int:
     help="Long side of each picture on the sheet.",
 )
 @click.option("--columns", type=click.IntRange(min=1), help="Pictures per row (default: about square).")
-@inference_options(arbitrary=False)
+@sheet_options
 def sheet(photo: Path, output: Path, tile_long_side: int, columns: int | None, **params: Any) -> int:
     """Render PHOTO in every preset on one labelled sheet."""
+    from ..methods.registry import get_method
+    from ..presets import list_presets
     from ..sheet import compose_sheet
+    from .selection import method_options
 
-    options = _options(params)
+    method = get_method("preset")
+    options = method_options(method, params)
+    names = [preset.name for preset in list_presets(options.model)]
     output = check_output_path(output, inputs=[photo], overwrite=params["overwrite"])
     content = read_image(photo, max_pixels=params["max_pixels"])
-    stylizer = _stylizer(params["model"], params["device"], params["precision"])
     picture = compose_sheet(
         content.rgb,
-        stylizer.style_names,
-        lambda image, name: stylizer.stylize(image, {name: 1.0}, options),
+        names,
+        lambda image, name: method.prepare([name], options)(image),
         tile_long_side=tile_long_side,
         columns=columns,
     )

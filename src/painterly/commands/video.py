@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
 import click
 
-from ..errors import OutputError
+from ..errors import ConfigError, OutputError
 from ..image.io import check_output_path
 from . import Command
 from .selection import choose_method, parse_style_argument, select, selection_options
@@ -49,7 +50,7 @@ def video_options(function: Command) -> Command:
         click.option(
             "--frame-iterations",
             help="gatys: iterations per level for the frames after the first (they start from the previous "
-            "result) [40].",
+            "result) [4].",
         ),
         click.option(
             "--quality", type=click.IntRange(0, 63), default=18, show_default=True, help="CRF (lower=better)."
@@ -97,7 +98,6 @@ def video(source: Path, output: Path, **params: Any) -> int:
     run_options = VideoOptions(
         temporal=params["temporal"],
         flow_preset=params["flow_preset"],
-        quality=params["quality"],
         resume=params["resume"],
         keep_frames=params["keep_frames"],
     )
@@ -113,6 +113,11 @@ def video(source: Path, output: Path, **params: Any) -> int:
     )
     with reader:
         info = reader.info
+        if params["max_pixels"] and info.width * info.height > params["max_pixels"]:
+            raise ConfigError(
+                f"--size {params['size']} makes {info.width}x{info.height} frames, over --max-pixels "
+                f"{params['max_pixels']}"
+            )
         selection = select(params, size=max(info.width, info.height))
         stylizer = method.prepare(selection.styles, selection.options, weights=selection.weights, masks=selection.masks)
         writer = VideoWriter(
@@ -126,7 +131,17 @@ def video(source: Path, output: Path, **params: Any) -> int:
             audio_duration=params["duration"],
             quality=params["quality"],
         )
-        identity = run_identity(info, method, selection.options, selection.labels, run_options)
+        identity = run_identity(
+            info,
+            method,
+            selection.options,
+            run_options,
+            styles=selection.labels,
+            weights=selection.weights,
+            inputs=selection.input_paths,
+            start=params["start"],
+            duration=params["duration"],
+        )
         bar = _ProgressBar(quiet=params["quiet"], label=f"{method.name} {info.width}x{info.height}")
         try:
             with terminate_as_interrupt():
@@ -142,7 +157,8 @@ def video(source: Path, output: Path, **params: Any) -> int:
                 )
         finally:
             bar.close()
-    record = result_record(result, method, selection.options, run_options)
+    _remove_stale_partial(output)
+    record = result_record(result, method, selection.options, run_options) | {"quality": params["quality"]}
     write_run_record(record, output.with_name(output.name + ".run.json"))
     resumed = f", {result.resumed} resumed" if result.resumed else ""
     click.echo(
@@ -161,8 +177,17 @@ def _check_output(output: Path, kind: str, inputs: list[Path], *, overwrite: boo
         raise OutputError(f"cannot write {output}: it is an input; choose another output")
     if output.exists() and not output.is_dir():
         raise OutputError(f"cannot write frames into {output}: it is a file")
-    if output.is_dir() and any(output.iterdir()) and not overwrite:
-        raise OutputError(f"cannot write frames into {output}: the folder is not empty; pass --overwrite")
+    if output.is_dir() and any(output.iterdir()):
+        raise OutputError(f"cannot write frames into {output}: the folder is not empty; choose a new or empty folder")
+
+
+def _remove_stale_partial(output: Path) -> None:
+    """After a successful (resumed) run, the partial output of the interrupted one has served its purpose."""
+    partial = output.with_name(f"{output.stem}.partial{output.suffix}")
+    if partial.is_dir():
+        shutil.rmtree(partial, ignore_errors=True)
+    elif partial.is_file():
+        partial.unlink(missing_ok=True)
 
 
 class _ProgressBar:

@@ -23,7 +23,7 @@ import json
 import shutil
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -66,21 +66,15 @@ class VideoOptions:
     temporal: float = DEFAULT_TEMPORAL
     """0: every frame on its own; up to 1: the previous result counts fully where the flow is reliable."""
     flow_preset: str = DEFAULT_FLOW_PRESET
-    quality: int = 18
-    """Encoder quality (x264/VP9 CRF: lower is better and larger)."""
     resume: bool = False
     keep_frames: bool = False
     """Keep the work folder of stylised frames after a successful run."""
-    work_dir: Path | None = None
-    """Where stylised frames are kept (default: OUTPUT.work beside the output)."""
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.temporal <= 1.0:
             raise ConfigError(f"temporal must be within 0..1, got {self.temporal}")
         if self.flow_preset not in FLOW_PRESETS:
             raise ConfigError(f"unknown flow preset '{self.flow_preset}': choose one of {', '.join(FLOW_PRESETS)}")
-        if not 0 <= self.quality <= 63:
-            raise ConfigError(f"quality must be within 0..63, got {self.quality}")
 
 
 @dataclass(frozen=True)
@@ -131,16 +125,37 @@ def work_dir_for(output: Path) -> Path:
     return output.with_name(output.name + WORK_SUFFIX)
 
 
-def run_identity(info: VideoInfo, method: Method, options: Any, styles: list[str], video: VideoOptions) -> str:
-    """What a resumed run must share with the run that made the work folder."""
+def run_identity(
+    info: VideoInfo,
+    method: Method,
+    options: Any,
+    video: VideoOptions,
+    *,
+    styles: Sequence[str],
+    weights: Sequence[float] | None = None,
+    inputs: Sequence[Path] = (),
+    start: float = 0.0,
+    duration: float | None = None,
+) -> str:
+    """What a resumed run must share with the run that made the work folder: the input and style files (path, size,
+    modification time), the range, the method and all its options, the styles and their weights, the temporal
+    settings."""
+    files = []
+    for path in [info.path, *inputs]:
+        try:
+            stat = path.stat()
+            files.append([str(path.resolve()), stat.st_size, stat.st_mtime_ns])
+        except OSError:
+            files.append([str(path), None, None])
     described = {
-        "input": str(info.path.resolve()),
+        "files": files,
+        "range": [start, duration],
         "size": [info.width, info.height],
         "fps": info.fps,
-        "frames": info.frame_count,
         "method": method.name,
         "options": repr(options),
-        "styles": styles,
+        "styles": list(styles),
+        "weights": None if weights is None else list(weights),
         "temporal": video.temporal,
         "flow": video.flow_preset,
     }
@@ -163,13 +178,17 @@ def stylize_video(
     ``identity`` (:func:`run_identity`) guards ``resume``: a work folder from a different run is an error.
     """
     info = reader.info
-    done = _open_work_dir(work_dir, identity, resume=options.resume)
-    estimator = FlowEstimator(options.flow_preset) if options.temporal > 0 else None
-    linker = FrameLinker(estimator) if estimator is not None else None
     clock = _Clock()
     started = time.perf_counter()
     previous_output: Tensor | None = None
     count = 0
+    try:
+        done = _open_work_dir(work_dir, identity, resume=options.resume)
+    except BaseException:
+        writer.abort()
+        raise
+    estimator = FlowEstimator(options.flow_preset) if options.temporal > 0 else None
+    linker = FrameLinker(estimator) if estimator is not None else None
     store = FrameStore(work_dir)
     try:
         frames = iter(reader)
@@ -215,10 +234,13 @@ def stylize_video(
         path = writer.close()
         clock.lap("encode")
     except KeyboardInterrupt:
-        store.close()
-        partial = writer.close_partial() if count else None
-        if partial is None:
-            writer.abort()
+        partial = None
+        try:
+            store.close()  # every frame counted is on disk for --resume
+            partial = writer.close_partial() if count else None
+        finally:
+            if partial is None:
+                writer.abort()
         where = f"the {count} frames so far are in {partial} (playable)" if partial else "no frame was finished"
         raise VideoInterruptedError(
             f"interrupted: {where}; the same command with --resume continues from frame {count + 1}",
