@@ -1,6 +1,6 @@
 """Benchmark of video stylisation: speed end to end, flicker (E_warp) against style loss, memory over length.
 
-    .venv/bin/python benchmarks/video.py [--workdir out/bench_video] [--temporals 0,0.5,0.7,0.85]
+    .venv/bin/python benchmarks/video.py [--workdir out/bench_video] [--temporals 0,0.3,0.4,0.5,0.7]
                                          [--gatys-frames 6] [--skip-gatys]
 
 Inputs: ../shared/data/video/bunny.mp4 (640x360, 240 frames, AAC) and a synthetic 854x480 clip made here (a slow
@@ -194,7 +194,7 @@ def print_speed(rows: list[dict[str, Any]]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workdir", type=Path, default=ROOT / "out" / "bench_video")
-    parser.add_argument("--temporals", default="0,0.5,0.7,0.85", help="--temporal values for the one-pass methods")
+    parser.add_argument("--temporals", default="0,0.3,0.4,0.5,0.7", help="--temporal values for the one-pass methods")
     parser.add_argument("--frames", type=int, default=240, help="frames of bunny.mp4 for the flicker rows")
     parser.add_argument("--gatys-frames", type=int, default=6)
     parser.add_argument(

@@ -18,6 +18,10 @@ paintings["skimage texture"] = as_loaded_image(data.immunohistochemistry()).rgb
 photo = as_loaded_image(data.astronaut()).rgb
 stylizer = ArbitraryStylizer(load_shipped_decoder(), device="cpu", precision="auto")
 picture = compose_sheet(
-    photo, list(paintings), lambda image, name: stylizer.stylize(image, [paintings[name]]), tile_long_side=320, columns=5
+    photo,
+    list(paintings),
+    lambda image, name: stylizer.stylize(image, [paintings[name]]),
+    tile_long_side=320,
+    columns=5,
 )
 picture.convert("RGB").save(sys.argv[1], quality=88)

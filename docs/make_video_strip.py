@@ -95,8 +95,10 @@ def main() -> None:
     for row, (label, frames) in enumerate(rows.items()):
         draw.text((8, row * height + height // 2 - 6), label, fill="black")
         for column, frame in enumerate(frames[shown]):
-            sheet.paste(picture(frame).resize((args.tile, height), Image.Resampling.LANCZOS),
-                        (label_width + column * args.tile, row * height))
+            sheet.paste(
+                picture(frame).resize((args.tile, height), Image.Resampling.LANCZOS),
+                (label_width + column * args.tile, row * height),
+            )
     args.output.parent.mkdir(parents=True, exist_ok=True)
     sheet.save(args.output, quality=88)
     print(f"wrote {args.output}")

@@ -28,7 +28,14 @@ def make_link(height: int = 6, width: int = 8, *, seed: int = 0) -> Link:
 def test_link_warp_and_coverage() -> None:
     link = make_link()
     image = torch.rand(1, 3, 6, 8)
-    torch.testing.assert_close(link.warp(image), warp_by_flow(image, link.flow), atol=0, rtol=0)
+    expected = warp_by_flow(image, link.flow, mode="bicubic").clamp(0, 1)
+    torch.testing.assert_close(link.warp(image), expected, atol=0, rtol=0)
+    # bicubic is exact at whole-pixel shifts (away from the replicated border) and sharper than bilinear between
+    shift = np.zeros((6, 8, 2), np.float32)
+    shift[..., 0] = 1.0
+    torch.testing.assert_close(
+        Link(flow=shift, mask=link.mask).warp(image)[..., :6], image[..., 1:7], atol=1e-6, rtol=0
+    )
     assert link.coverage == pytest.approx(float(link.mask.mean()))
     assert 0.0 < link.coverage < 1.0
     with pytest.raises(dataclasses.FrozenInstanceError):

@@ -90,14 +90,17 @@ def _check_flow(flow: np.ndarray, name: str = "flow") -> None:
         raise ConfigError(f"{name} must have shape (H, W, 2), got {tuple(flow.shape)}")
 
 
-def warp_by_flow(image: Tensor, flow: np.ndarray | Tensor) -> Tensor:
-    """``out(x) = image(x + flow(x))``: bilinear, the border replicated; ``image`` (B, C, H, W), flow (H, W, 2).
+def warp_by_flow(image: Tensor, flow: np.ndarray | Tensor, *, mode: str = "bilinear") -> Tensor:
+    """``out(x) = image(x + flow(x))``: bilinear (or ``mode="bicubic"``, sharper and able to overshoot), the border
+    replicated; ``image`` (B, C, H, W), flow (H, W, 2).
 
     Uses ``grid_sample`` (align_corners=True, so the normalised coordinates are pixel centres); the grid is built
     in the image's dtype and on its device, and the result keeps both. Differentiable with respect to ``image``.
     """
     if image.dim() != 4:
         raise ConfigError(f"expected an image of shape (B, C, H, W), got {tuple(image.shape)}")
+    if mode not in ("bilinear", "bicubic"):
+        raise ConfigError(f"warp mode must be bilinear or bicubic, got {mode!r}")
     flow_t = flow if isinstance(flow, Tensor) else torch.from_numpy(np.asarray(flow))
     if flow_t.dim() != 3 or flow_t.shape[2] != 2:
         raise ConfigError(f"flow must have shape (H, W, 2), got {tuple(flow_t.shape)}")
@@ -115,7 +118,7 @@ def warp_by_flow(image: Tensor, flow: np.ndarray | Tensor) -> Tensor:
     torch.add(flow_t[..., 1] * scale_y, rows.reshape(height, 1), out=grid[0, ..., 1])
     source = image.to(dtype).contiguous()  # grid_sample is ~10x slower on a channels-last or permuted view
     return F.grid_sample(
-        source, grid.expand(image.shape[0], -1, -1, -1), mode="bilinear", padding_mode="border", align_corners=True
+        source, grid.expand(image.shape[0], -1, -1, -1), mode=mode, padding_mode="border", align_corners=True
     )
 
 

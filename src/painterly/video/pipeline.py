@@ -40,7 +40,7 @@ from .flow import FLOW_PRESETS, VIDEO_FLOW_PRESET, FlowEstimator
 from .io import VideoInfo, VideoReader, VideoWriter
 from .temporal import FrameLinker, blend
 
-DEFAULT_TEMPORAL = 0.7
+DEFAULT_TEMPORAL = 0.5
 """The ``--temporal`` default, chosen by ``benchmarks/video.py`` (flicker against style loss)."""
 DEFAULT_FLOW_PRESET = VIDEO_FLOW_PRESET
 WORK_SUFFIX = ".work"

