@@ -29,7 +29,7 @@ def test_link_warp_and_coverage() -> None:
     link = make_link()
     image = torch.rand(1, 3, 6, 8)
     expected = warp_by_flow(image, link.flow, mode="bicubic").clamp(0, 1)
-    torch.testing.assert_close(link.warp(image), expected, atol=0, rtol=0)
+    torch.testing.assert_close(link.warp(image), expected, atol=2e-4, rtol=0)  # OpenCV's remap: the same kernel
     # bicubic is exact at whole-pixel shifts (away from the replicated border) and sharper than bilinear between
     shift = np.zeros((6, 8, 2), np.float32)
     shift[..., 0] = 1.0
