@@ -4,7 +4,7 @@
 
 Rows: the input frames; the preset on each frame alone (``--temporal 0``); the same, stabilised (the default
 ``--temporal``); then, for each of the two, how much every pixel changed from the previous output frame warped by
-the input's optical flow (the quantity E_warp averages; black = no change), so flicker shows in a still picture.
+the input's optical flow (the quantity E_warp averages, x8; black = no change), so flicker shows in a still picture.
 Needs ../shared/data/video/bunny.mp4; everything is made by painterly's own library calls.
 """
 
@@ -26,9 +26,9 @@ WARM_UP = 12
 
 def stylised_frames(preset: str, temporal: float, start: float, count: int) -> list[torch.Tensor]:
     from painterly.methods.registry import get_method
+    from painterly.video.flow import FlowEstimator
     from painterly.video.io import open_video
     from painterly.video.temporal import FrameLinker, blend
-    from painterly.video.flow import FlowEstimator
 
     method = get_method("preset")
     stylizer = method.prepare([preset], method.options(None))
@@ -55,7 +55,7 @@ def change_maps(inputs: list[torch.Tensor], outputs: list[torch.Tensor]) -> list
         backward, forward = estimator.both(to_grey(inputs[index]), to_grey(inputs[index - 1]))
         mask = torch.from_numpy(consistency_mask(backward, forward))[None, None]
         change = (outputs[index] - warp_by_flow(outputs[index - 1], backward)).abs().sum(dim=1, keepdim=True)
-        maps.append((4 * change * mask).clamp(0, 1).expand(-1, 3, -1, -1))
+        maps.append((8 * change * mask).clamp(0, 1).expand(-1, 3, -1, -1))
     return maps
 
 

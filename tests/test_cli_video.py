@@ -155,6 +155,9 @@ def test_score_images_and_videos(
     assert main(["score", str(clip), "--content", str(clip)]) == 0
     same = json.loads(capsys.readouterr().out)
     assert same["frames"] == 8 and 0 <= same["warping_error"] < 0.01 and 0 <= same["masked_share"] < 1
+    shorter = make_clip(tmp_path / "short.mp4", frames=5, width=64, height=48)
+    assert main(["score", str(shorter), "--content", str(clip)]) == 2
+    assert "differ in length (after 5 frames)" in capsys.readouterr().err
     assert main(["score", str(clip), "--content", str(clip), "--style", str(painting)]) == 2
     assert "--style applies to images" in capsys.readouterr().err
 

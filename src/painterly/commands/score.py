@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from itertools import zip_longest
 from pathlib import Path
 from typing import Any
 
@@ -68,7 +69,12 @@ def score_video(output: Path, content: Path, *, max_pixels: int | None = DEFAULT
         long_side = max(size)
         with open_video(content, long_side=long_side, max_pixels=max_pixels) as source:
             count = 0
-            for made, original in zip(stylised, source, strict=False):
+            for made, original in zip_longest(stylised, source):
+                if made is None or original is None:
+                    raise ConfigError(
+                        f"{output} and {content} differ in length (after {count} frames): score an output against "
+                        "the frames it was made from"
+                    )
                 frame = original.image
                 if tuple(frame.shape[-2:]) != size:
                     frame = resize_to(frame, size)
