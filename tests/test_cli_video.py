@@ -210,3 +210,35 @@ def test_video_interrupted_then_resumed_through_the_cli(
     assert "5 resumed" in capsys.readouterr().out
     assert frame_count(output) == 8 and not (tmp_path / "out.partial.mp4").exists()
     assert not (tmp_path / "out.mp4.work").exists()
+
+
+@pytest.mark.usefixtures("tiny_methods")
+def test_gatys_video_resumed_equals_uninterrupted(
+    clip: Path, painting: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from painterly.image.io import load_image
+    from painterly.video import pipeline
+
+    def run(output: Path, *extra: str) -> int:
+        return main(
+            ["video", str(clip), "--style", str(painting), "--method", "gatys", "--iterations", "3",
+             "--frame-iterations", "2", "-q", "--keep-frames", "-o", str(output), *extra]
+        )  # fmt: skip
+
+    assert run(tmp_path / "whole.mp4") == 0
+    original_put = pipeline.FrameStore.put
+
+    def put_then_stop(self: pipeline.FrameStore, index: int, image: torch.Tensor) -> None:
+        original_put(self, index, image)
+        if index == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(pipeline.FrameStore, "put", put_then_stop)
+    assert run(tmp_path / "out.mp4") == 130
+    monkeypatch.setattr(pipeline.FrameStore, "put", original_put)
+    assert run(tmp_path / "out.mp4", "--resume") == 0
+    whole = sorted((tmp_path / "whole.mp4.work").glob("frame_*.png"))
+    resumed = sorted((tmp_path / "out.mp4.work").glob("frame_*.png"))
+    assert len(whole) == len(resumed) == 8
+    for first, second in zip(whole, resumed, strict=True):
+        assert torch.equal(load_image(first), load_image(second))
