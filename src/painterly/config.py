@@ -214,19 +214,24 @@ class GatysConfig:
     @classmethod
     def from_toml(cls, path: str | Path, *, base: GatysConfig | None = None) -> GatysConfig:
         """Options from a TOML file: top-level keys, or a ``[gatys]`` table."""
-        try:
-            with open(path, "rb") as handle:
-                data = tomllib.load(handle)
-        except FileNotFoundError as error:
-            raise ConfigError(f"config file not found: {path}") from error
-        except tomllib.TOMLDecodeError as error:
-            raise ConfigError(f"config file {path} is not valid TOML: {error}") from error
-        except OSError as error:
-            raise ConfigError(f"cannot read config file {path}: {error.strerror}") from error
-        table = data.get("gatys", data)
-        if not isinstance(table, dict):
-            raise ConfigError(f"config file {path}: [gatys] must be a table")
-        return cls.from_mapping(table, base=base)
+        return cls.from_mapping(read_options_file(path, "gatys"), base=base)
+
+
+def read_options_file(path: str | Path, method: str) -> dict[str, Any]:
+    """Options from a TOML file: top-level keys, or the table named after the method."""
+    try:
+        with open(path, "rb") as handle:
+            data = tomllib.load(handle)
+    except FileNotFoundError as error:
+        raise ConfigError(f"config file not found: {path}") from error
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"config file {path} is not valid TOML: {error}") from error
+    except OSError as error:
+        raise ConfigError(f"cannot read config file {path}: {error.strerror}") from error
+    table = data.get(method, data)
+    if not isinstance(table, dict):
+        raise ConfigError(f"config file {path}: [{method}] must be a table")
+    return dict(table)
 
 
 def _coerce(key: str, value: Any) -> Any:

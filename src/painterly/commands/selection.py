@@ -9,7 +9,6 @@ method's name: the registry entry says what kind of styles it takes and which fi
 from __future__ import annotations
 
 import math
-import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from typing import Any
 import click
 from torch import Tensor
 
+from ..config import read_options_file
 from ..devices import DEVICE_NAMES, PRECISION_NAMES
 from ..errors import ConfigError
 from ..image.color import COLOR_MODES
@@ -215,23 +215,6 @@ def method_options(method: Method, params: dict[str, Any], *, size: int | None =
     if size is not None:
         values["size"] = size
     return method.options(None, **values)
-
-
-def read_options_file(path: Path, method: str) -> dict[str, Any]:
-    """Options from a TOML file: top-level keys, or the table named after the method."""
-    try:
-        with open(path, "rb") as handle:
-            data = tomllib.load(handle)
-    except FileNotFoundError as error:
-        raise ConfigError(f"config file not found: {path}") from error
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigError(f"config file {path} is not valid TOML: {error}") from error
-    except OSError as error:
-        raise ConfigError(f"cannot read config file {path}: {error.strerror}") from error
-    table = data.get(method, data)
-    if not isinstance(table, dict):
-        raise ConfigError(f"config file {path}: [{method}] must be a table")
-    return dict(table)
 
 
 def parse_style_argument(text: str) -> tuple[Path, float]:
