@@ -81,8 +81,8 @@ def run_video(
     """One `painterly video` run through the library; returns its timings."""
     from painterly.commands.selection import select
     from painterly.methods.registry import get_method
-    from painterly.video.io import VideoWriter, open_video
-    from painterly.video.pipeline import VideoOptions, run_identity, stylize_video, work_dir_for
+    from painterly.video.io import open_video
+    from painterly.video.pipeline import VideoOptions, run_identity, stylize_video, work_dir_for, writer_like
 
     method = get_method(method_name)
     params: dict[str, Any] = {"method": method_name, "preset": None, "styles": ()}
@@ -99,15 +99,7 @@ def run_video(
         info = reader.info
         selection = select(params, size=max(info.width, info.height))
         stylizer = method.prepare(selection.styles, selection.options, weights=selection.weights, masks=selection.masks)
-        writer = VideoWriter(
-            output,
-            width=info.width,
-            height=info.height,
-            fps=info.fps,
-            time_base=info.time_base,
-            audio_from=source if info.audio else None,
-            audio_duration=duration,
-        )
+        writer = writer_like(reader, output, duration=duration)
         identity = run_identity(
             info, method, selection.options, video_options, styles=selection.labels, duration=duration
         )

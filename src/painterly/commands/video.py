@@ -87,8 +87,8 @@ def video(source: Path, output: Path, **params: Any) -> int:
       painterly video frames/ --preset udnie --fps 12 -o out.gif
     """
     from ..record import write_run_record
-    from ..video.io import VideoWriter, open_video, output_kind
-    from ..video.pipeline import VideoOptions, result_record, run_identity, stylize_video, work_dir_for
+    from ..video.io import open_video, output_kind
+    from ..video.pipeline import VideoOptions, result_record, run_identity, stylize_video, work_dir_for, writer_like
 
     method = choose_method(params)  # flags first: no file is read for a bad combination
     kind = output_kind(output)
@@ -120,17 +120,7 @@ def video(source: Path, output: Path, **params: Any) -> int:
             )
         selection = select(params, size=max(info.width, info.height))
         stylizer = method.prepare(selection.styles, selection.options, weights=selection.weights, masks=selection.masks)
-        writer = VideoWriter(
-            output,
-            width=info.width,
-            height=info.height,
-            fps=info.fps,
-            time_base=info.time_base,
-            audio_from=None if info.is_folder or info.audio is None else source,
-            audio_start=reader.start_time,
-            audio_duration=params["duration"],
-            quality=params["quality"],
-        )
+        writer = writer_like(reader, output, duration=params["duration"], quality=params["quality"])
         identity = run_identity(
             info,
             method,

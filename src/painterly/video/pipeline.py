@@ -162,6 +162,22 @@ def run_identity(
     return hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()
 
 
+def writer_like(reader: VideoReader, output: Path, *, duration: float | None = None, quality: int = 18) -> VideoWriter:
+    """A writer for ``reader``'s frames: its size, rate and time base, and its sound over the same range."""
+    info = reader.info
+    return VideoWriter(
+        output,
+        width=info.width,
+        height=info.height,
+        fps=info.fps,
+        time_base=info.time_base,
+        audio_from=None if info.is_folder or info.audio is None else info.path,
+        audio_start=reader.start_time,
+        audio_duration=duration,
+        quality=quality,
+    )
+
+
 def stylize_video(
     reader: VideoReader,
     writer: VideoWriter,
