@@ -32,7 +32,8 @@ DEFAULT_CONTENT_LAYERS: dict[str, float] = {"relu4_2": 1.0}
 BASE_STYLE_WEIGHT = 1e5
 STRENGTH_DECADES = 4.0
 OPTIMIZERS = ("lbfgs", "adam")
-INIT_KINDS = ("content", "noise", "mix")
+INIT_KINDS = ("content", "noise", "mix", "wct", "adain")
+"""Reserved words of ``init``; any other value is an image path (a file called ``wct`` is ``./wct``)."""
 POOLINGS = ("max", "avg")
 ENCODERS = ("vgg16", "vgg19")
 MIN_LEVEL_SIZE = 32
@@ -82,7 +83,7 @@ class GatysConfig:
     tolerance: float = 1e-4
     """Stop a level early when the loss improved by less than this fraction per iteration over 20 iterations."""
     init: str = "content"
-    """content, noise, mix, or the path of an image file."""
+    """content, noise, mix, wct or adain (the one-pass method's result), or the path of an image file."""
     init_noise: float = 0.5
     """Share of noise for ``init='mix'``."""
     seed: int = 0
@@ -168,7 +169,7 @@ class GatysConfig:
                 f"tile_size must be 0 or a multiple of 16 from 32 up, got {self.tile_size}",
             )
         _require(0.0 <= self.init_noise <= 1.0, f"init_noise must be within 0..1, got {self.init_noise}")
-        _require(bool(self.init), "init must be content, noise, mix or an image path")
+        _require(bool(self.init), "init must be content, noise, mix, wct, adain or an image path")
         if self.style_blend is not None:
             _require(
                 all(w >= 0 for w in self.style_blend) and sum(self.style_blend) > 0,

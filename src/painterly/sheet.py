@@ -39,3 +39,27 @@ def compose_sheet(
         sheet.paste(picture.resize((tile_width, tile_height)), (left, top))
         draw.text((left + 2, top + tile_height + 5), label.replace("_", " "), fill="black", font=font)
     return sheet
+
+
+def compose_grid(rows: Sequence[Sequence[tuple[str, torch.Tensor]]], *, tile_height: int = 256) -> Image.Image:
+    """Labelled pictures in rows, each scaled to ``tile_height`` (widths follow the pictures); a comparison figure."""
+    font = ImageFont.load_default(size=16)
+    scaled = [[(label, to_pil(resize_to_height(picture, tile_height))) for label, picture in row] for row in rows]
+    width = max(sum(picture.size[0] + GAP for _, picture in row) for row in scaled) + GAP
+    cell_height = tile_height + LABEL_HEIGHT + GAP
+    sheet = Image.new("RGB", (width, len(scaled) * cell_height + GAP), "white")
+    draw = ImageDraw.Draw(sheet)
+    for index, row in enumerate(scaled):
+        left, top = GAP, GAP + index * cell_height
+        for label, picture in row:
+            sheet.paste(picture, (left, top))
+            draw.text((left + 2, top + tile_height + 5), label.replace("_", " "), fill="black", font=font)
+            left += picture.size[0] + GAP
+    return sheet
+
+
+def resize_to_height(picture: torch.Tensor, height: int) -> torch.Tensor:
+    from .image.io import resize_to
+
+    width = max(1, round(picture.shape[-1] * height / picture.shape[-2]))
+    return resize_to(picture, (height, width))

@@ -134,3 +134,57 @@ def choose_tile(height: int, width: int, *, budget: int, half_precision: bool, h
         if encoder_pass_bytes(padded, half_precision=half_precision) <= budget:
             return tile
     return 4 * ALIGN
+
+
+def encode_in_tiles(
+    run: Callable[[Tensor], Tensor],
+    image: Tensor,
+    *,
+    stride: int,
+    channels: int,
+    halo: int,
+    tile_size: int | None,
+    max_pass_pixels: int,
+) -> Tensor:
+    """``run(image)`` (an encoder to a layer of this ``stride``) in one pass, or in tiles with ``halo`` of context
+    when ``tile_size`` is given or the image exceeds ``max_pass_pixels``: the same features either way."""
+    height, width = image.shape[-2:]
+    if tile_size is None and height * width <= max_pass_pixels:
+        return run(image)
+    return assemble_tiles(
+        height,
+        width,
+        tile=tile_size or default_tile(max_pass_pixels, halo),
+        halo=halo,
+        channels=channels,
+        compute=lambda part: run(image[..., part.py0 : part.py1, part.px0 : part.px1]),
+        stride=stride,
+    )
+
+
+def decode_in_tiles(
+    run: Callable[[Tensor], Tensor],
+    features: Tensor,
+    *,
+    stride: int,
+    halo: int,
+    tile_size: int | None,
+    max_pass_pixels: int,
+) -> Tensor:
+    """``run(features)`` (a decoder from a layer of this ``stride`` to an RGB image) in one pass or in tiles."""
+    height, width = features.shape[-2] * stride, features.shape[-1] * stride
+    if tile_size is None and height * width <= max_pass_pixels:
+        return run(features)
+
+    def compute(part: Tile) -> Tensor:
+        rows = slice(part.py0 // stride, part.py1 // stride)
+        return run(features[..., rows, part.px0 // stride : part.px1 // stride])
+
+    return assemble_tiles(
+        height,
+        width,
+        tile=tile_size or default_tile(max_pass_pixels, halo),
+        halo=halo,
+        channels=3,
+        compute=compute,
+    )

@@ -263,6 +263,24 @@ SHIPPED: dict[str, ShippedEntry] = {
         sha256="5dcd725714df9f7a1bdea1f1649e85ac5d967a043fc7d2c5dba1bcf205887946",
         override="PAINTERLY_DECODER",
     ),
+    "wct_decoders": ShippedEntry(
+        name="wct_decoders",
+        file="wct_decoders.safetensors",
+        card="wct_decoders.md",
+        description="WCT reconstruction decoders, one per VGG16 level relu1_1..relu4_1 (universal style transfer)",
+        license=_OWN_LICENSE,
+        sha256="PENDING",
+        override="PAINTERLY_WCT_DECODERS",
+    ),
+    "photo_decoder": ShippedEntry(
+        name="photo_decoder",
+        file="photo_decoder.safetensors",
+        card="photo_decoder.md",
+        description="wavelet (Haar) decoder of the photorealistic mode, relu4_1 of VGG16 with Haar pooling to pixels",
+        license=_OWN_LICENSE,
+        sha256="PENDING",
+        override="PAINTERLY_PHOTO_DECODER",
+    ),
 }
 
 

@@ -13,11 +13,10 @@ from painterly.methods.arbitrary import (
     BOTTLENECK,
     ArbitraryOptions,
     ArbitraryStylizer,
-    Decoder,
-    DecoderSpec,
     StyleStatistics,
     transfer_features,
 )
+from painterly.methods.decoders import Decoder, DecoderSpec
 from painterly.methods.model_files import load_decoder, read_decoder_metadata, save_decoder
 from painterly.ops import adain, masked_mean_std, mean_std
 from tests.conftest import gradient_image, he_initialised, make_tiny_encoder

@@ -23,12 +23,12 @@ def styles_for(kind: str) -> list[object]:
 
 
 def test_registry_lists_every_method_with_its_options() -> None:
-    assert list_methods() == ["gatys", "preset", "adain"]
+    assert list_methods() == ["gatys", "preset", "adain", "wct", "photo"]
     assert get_method("gatys").options_type is GatysConfig and get_method("gatys").uses_previous
     assert get_method("preset").options_type is StylizeOptions and get_method("preset").style_kind == "presets"
     assert get_method("adain").options_type is ArbitraryOptions and get_method("adain").strength_field == "alpha"
-    with pytest.raises(ConfigError, match="unknown method 'wct': choose one of gatys, preset, adain"):
-        get_method("wct")
+    with pytest.raises(ConfigError, match="unknown method 'wct2': choose one of gatys, preset, adain, wct, photo"):
+        get_method("wct2")
 
 
 def test_options_from_values_and_their_errors() -> None:
@@ -109,7 +109,7 @@ def test_python_api_goes_through_the_registry() -> None:
 
 
 def test_shipped_networks_are_weights_entries_with_checksums(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    assert set(SHIPPED) >= {"presets", "adain_decoder"}
+    assert set(SHIPPED) >= {"presets", "adain_decoder", "wct_decoders", "photo_decoder"}
     for name, entry in SHIPPED.items():
         monkeypatch.delenv(entry.override, raising=False)
         assert verify_shipped(name) == entry.sha256

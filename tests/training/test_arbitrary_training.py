@@ -10,7 +10,8 @@ from PIL import Image
 
 from painterly.errors import ConfigError
 from painterly.image.color import rgb_to_yiq
-from painterly.methods.arbitrary import STYLE_LAYERS, Decoder, DecoderSpec
+from painterly.methods.arbitrary import STYLE_LAYERS
+from painterly.methods.decoders import Decoder, DecoderSpec
 from painterly.methods.model_files import load_decoder
 from painterly.training.arbitrary import AdainLossWeights, AdainObjective, style_kinds, train_arbitrary
 from painterly.training.data import CropSampler, jitter_colors, step_generator

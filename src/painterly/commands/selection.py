@@ -38,8 +38,11 @@ COMMON_FLAGS = {
     "palette": "palette",
     "iterations": "iterations",
     "frame_iterations": "frame_iterations",
+    "level_alphas": "level_alphas",
+    "smooth": "smooth",
+    "labels": "labels",
 }
-STYLE_ONLY_FLAGS = ("alpha", "palette")
+STYLE_ONLY_FLAGS = ("alpha", "palette", "level_alphas", "smooth", "labels")
 
 
 @dataclass(frozen=True)
@@ -73,7 +76,10 @@ def selection_options(function: Command) -> Command:
         click.option(
             "--method",
             type=click.Choice(list_methods()),
-            help="The method (default: preset with --preset, adain with --style; gatys = optimisation).",
+            help=(
+                "The method (default: preset with --preset, adain with --style; wct = universal, photo = "
+                "photorealistic, gatys = optimisation)."
+            ),
         ),
         click.option(
             "--mask",
@@ -92,7 +98,23 @@ def selection_options(function: Command) -> Command:
         click.option(
             "--alpha",
             type=click.FloatRange(0, 1),
-            help=("With --style (adain): 0 keeps the photo's features, 1 (default) takes the style's."),
+            help=("With --style (adain, wct, photo): 0 keeps the photo's features, 1 takes the style's."),
+        ),
+        click.option(
+            "--level-alphas",
+            help="wct: one alpha per level, coarse to fine (relu4_1,relu3_1,relu2_1,relu1_1), e.g. 1,0.8,0.6,0.4.",
+        ),
+        click.option(
+            "--smooth/--no-smooth",
+            default=None,
+            help="photo: edge-preserving smoothing of the result with the photo as guide (guided filter) [off].",
+        ),
+        click.option(
+            "--labels",
+            help=(
+                "photo: PHOTO_LABELS:STYLE_LABELS, two label images whose colours pair regions of the photo with "
+                "regions of the style photo."
+            ),
         ),
         click.option(
             "--palette/--no-palette",
@@ -119,8 +141,8 @@ def selection_options(function: Command) -> Command:
             "--model",
             type=click.Path(path_type=Path),
             help=(
-                "A model file from `painterly train feedforward` (presets) or `painterly train arbitrary` (adain) "
-                "instead of the shipped one."
+                "A model file from `painterly train feedforward` (presets), `painterly train arbitrary` (adain) or "
+                "`painterly train decoders` (wct, photo) instead of the shipped one."
             ),
         ),
         click.option(
@@ -168,7 +190,7 @@ def select(params: dict[str, Any], *, size: int | None = None) -> Selection:
     if method.style_kind == "presets":
         given = [flag for flag in STYLE_ONLY_FLAGS if params.get(flag) is not None]
         if given or params.get("masks"):
-            raise ConfigError("--alpha, --palette and --mask go with --style; presets take --strength")
+            raise ConfigError("--alpha, --palette and --mask go with --style (as do the wct and photo flags)")
     if params.get("masks") and not method.supports_masks:
         raise ConfigError(f"method '{method.name}' takes no --mask")
     options = method_options(method, params, size=size)

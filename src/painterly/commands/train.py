@@ -11,6 +11,7 @@ import click
 
 from ..devices import DEVICE_NAMES, PRECISION_NAMES
 from ..errors import ConfigError
+from ..methods.decoders import LEVELS, level_of
 from ..training.data import image_files
 from ..training.loop import TrainingOptions, TrainingProgress
 from . import Command
@@ -50,13 +51,9 @@ class TrainingBar:
             from tqdm import tqdm
 
             self.bar = tqdm(total=progress.steps, initial=progress.step - 1, unit="step", dynamic_ncols=True)
-        losses = progress.losses
+        terms = {key: f"{value:.3g}" for key, value in progress.losses.items() if "/" not in key and key != "total"}
         self.bar.set_postfix(
-            loss=f"{losses['total']:.4g}",
-            content=f"{losses['content']:.3g}",
-            style=f"{losses['style']:.3g}",
-            lr=f"{progress.learning_rate:.2g}",
-            refresh=False,
+            loss=f"{progress.losses['total']:.4g}", **terms, lr=f"{progress.learning_rate:.2g}", refresh=False
         )
         self.bar.update(1)
 
@@ -105,6 +102,23 @@ def training_options(batch: int, learning_rate: float) -> Callable[[Command], Co
     return decorate
 
 
+def paintings_for_training(folder: Path | None, hold_out: str) -> tuple[list[Path], list[str]]:
+    """The paintings of ``folder`` minus the comma-separated names of ``hold_out``, and those names."""
+    from ..training.feedforward import style_names_of
+
+    held_out = [name.strip() for name in hold_out.split(",") if name.strip()]
+    if folder is None:
+        if held_out:
+            raise ConfigError("--hold-out needs a folder of paintings")
+        return [], []
+    files = image_files(folder)
+    names = style_names_of([str(file) for file in files])
+    unknown = sorted(set(held_out) - set(names))
+    if unknown:
+        raise ConfigError(f"--hold-out names {', '.join(unknown)} are not in {folder}: {', '.join(names)}")
+    return [file for file, name in zip(files, names, strict=True) if name not in held_out], held_out
+
+
 def loop_options(params: dict[str, Any]) -> TrainingOptions:
     budget = parse_duration(params["budget"]) if params["budget"] else None
     return TrainingOptions(
@@ -122,18 +136,21 @@ def run_training(
     train_function: Callable[..., tuple[Any, Path]], params: dict[str, Any], *args: Any, **kwargs: Any
 ) -> int:
     """Call a ``train_*`` function with the shared options and a progress bar, then report the result."""
+    from .transfer import terminate_as_interrupt
+
     bar = TrainingBar(params["quiet"])
     try:
-        result, model_path = train_function(
-            *args,
-            options=loop_options(params),
-            crop=params["crop"],
-            preview_photo=params["preview_photo"],
-            device=params["device"],
-            precision=params["precision"],
-            on_progress=bar,
-            **kwargs,
-        )
+        with terminate_as_interrupt():  # a killed run checkpoints and saves its model, as Ctrl-C does
+            result, model_path = train_function(
+                *args,
+                options=loop_options(params),
+                crop=params["crop"],
+                preview_photo=params["preview_photo"],
+                device=params["device"],
+                precision=params["precision"],
+                on_progress=bar,
+                **kwargs,
+            )
     finally:
         bar.close()
     report(result, model_path)
@@ -263,18 +280,11 @@ def arbitrary(**params: Any) -> int:
 
     Resumes from the run folder's checkpoint if there is one; writes decoder.safetensors whenever it stops.
     """
-    from ..methods.arbitrary import DecoderSpec
+    from ..methods.decoders import DecoderSpec
     from ..training.arbitrary import AdainLossWeights, train_arbitrary
-    from ..training.feedforward import style_names_of
 
-    files = image_files(params["styles"])
     image_files(params["photos"])
-    held_out = [name.strip() for name in params["hold_out"].split(",") if name.strip()]
-    names = style_names_of([str(file) for file in files])
-    unknown = sorted(set(held_out) - set(names))
-    if unknown:
-        raise ConfigError(f"--hold-out names {', '.join(unknown)} are not in {params['styles']}: {', '.join(names)}")
-    training_files = [file for file, name in zip(files, names, strict=True) if name not in held_out]
+    training_files, held_out = paintings_for_training(params["styles"], params["hold_out"])
     if not training_files:
         raise ConfigError("--hold-out leaves no painting to train on")
     for path in params["preview_styles"]:
@@ -299,4 +309,119 @@ def arbitrary(**params: Any) -> int:
         held_out=held_out,
         preview_styles=params["preview_styles"],
         initial_decoder=params["initial_decoder"],
+    )
+
+
+@train.command("decoders")
+@click.option(
+    "--paintings",
+    type=click.Path(path_type=Path),
+    help="A folder of paintings whose crops join the photos (optional: reconstruction needs no style).",
+)
+@click.option("--hold-out", default="", help="Comma-separated painting names (file stems) to leave out of training.")
+@training_options(batch=8, learning_rate=1e-3)
+@click.option(
+    "--target",
+    type=click.Choice(["wct", "photo"]),
+    default="wct",
+    show_default=True,
+    help="wct: one decoder per level (--levels); photo: the wavelet decoder of --method photo.",
+)
+@click.option(
+    "--levels",
+    default=",".join(LEVELS),
+    show_default=True,
+    help="Comma-separated VGG16 levels to train a decoder for.",
+)
+@click.option(
+    "--width", default=32, show_default=True, type=click.IntRange(4, 256), help="Decoder channels at full size."
+)
+@click.option(
+    "--quarter-convs", default=2, show_default=True, type=click.IntRange(0, 8), help="Extra convolutions at 1/4 size."
+)
+@click.option("--pixel-weight", default=1.0, show_default=True, type=click.FloatRange(min=0))
+@click.option(
+    "--feature-weight", default=0.05, show_default=True, type=click.FloatRange(min=0), help="Relative feature MSE."
+)
+@click.option(
+    "--transfer-weight",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="wct: relative feature MSE on whitened-and-coloured features (teaches the decoders WCT's inputs).",
+)
+@click.option("--painting-share", default=0.25, show_default=True, type=click.FloatRange(0, 1))
+@click.option(
+    "--zoom-out",
+    default=2.0,
+    show_default=True,
+    type=click.FloatRange(1, 8),
+    help="Crops cover up to this many times the crop size, scaled down.",
+)
+@click.option(
+    "--eval-photos",
+    type=click.Path(path_type=Path),
+    help="Photos never trained on: the model card records each decoder's reconstruction PSNR on them.",
+)
+@click.option(
+    "--init-from",
+    "initial_decoders_file",
+    type=click.Path(path_type=Path),
+    help="Start from a decoder set, or from an AdaIN decoder for relu4_1; ignored when the run resumes.",
+)
+def decoders(**params: Any) -> int:
+    """Train reconstruction decoders on photos (and painting crops): WCT's, one per VGG16 level, or the wavelet
+    decoder of the photorealistic mode (--target photo).
+
+    Resumes from the run folder's checkpoint if there is one; writes the model file whenever it stops.
+    """
+    from ..training.decoders import ReconstructionWeights, train_level_decoders
+
+    image_files(params["photos"])
+    levels = [name.strip() for name in params["levels"].split(",") if name.strip()]
+    for layer in levels:
+        level_of(layer)
+    painting_files, held_out = paintings_for_training(params["paintings"], params["hold_out"])
+    if params["eval_photos"] is not None:
+        image_files(params["eval_photos"])
+    weights = ReconstructionWeights(
+        pixel_weight=params["pixel_weight"],
+        feature_weight=params["feature_weight"],
+        transfer_weight=params["transfer_weight"],
+        painting_share=params["painting_share"] if painting_files else 0.0,
+        max_zoom_out=params["zoom_out"],
+    )
+    if params["target"] == "photo":
+        from ..training.photo_decoder import train_photo_decoder
+
+        wct_only = {"levels": ",".join(LEVELS), "width": 32, "quarter_convs": 2, "transfer_weight": 0.0}
+        given = [name for name, default in wct_only.items() if params[name] != default]
+        if given:
+            flags = ", ".join(f"--{name.replace('_', '-')}" for name in given)
+            raise ConfigError(f"{flags} shape the WCT decoders; the photo decoder mirrors the encoder (drop them)")
+
+        return run_training(
+            train_photo_decoder,
+            params,
+            params["photos"],
+            params["run_dir"],
+            painting_files=painting_files,
+            held_out=held_out,
+            weights=weights,
+            evaluation_folder=params["eval_photos"],
+            initial_decoder_file=params["initial_decoders_file"],
+        )
+    return run_training(
+        train_level_decoders,
+        params,
+        params["photos"],
+        params["run_dir"],
+        levels=levels,
+        painting_files=painting_files,
+        held_out=held_out,
+        weights=weights,
+        width=params["width"],
+        quarter_convs=params["quarter_convs"],
+        evaluation_folder=params["eval_photos"],
+        initial_decoders_file=params["initial_decoders_file"],
     )

@@ -102,7 +102,11 @@ def gatys_options(function: Any) -> Any:
             type=click.Path(path_type=Path),
             help="A grey mask per style image (white = that style), in style order.",
         ),
-        click.option("--init", help="Start image: content, noise, mix or an image file [content]."),
+        click.option(
+            "--init",
+            help="Start image: content, noise, mix, wct or adain (that method's result), or an image file "
+            "(a file named like a keyword: ./wct) [content].",
+        ),
         click.option(
             "--tile-size",
             type=click.IntRange(0),

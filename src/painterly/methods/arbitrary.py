@@ -21,7 +21,7 @@ import math
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -42,8 +42,9 @@ from ..image.color import (
 from ..image.io import resize_long_side, resize_to
 from ..losses import normalised_blend
 from ..ops import masked_mean_std, mean_std, pad_reflect, renormalise, resize_mask
-from ..tiling import ALIGN, Tile, assemble_tiles, default_tile
+from ..tiling import ALIGN, decode_in_tiles, encode_in_tiles
 from .base import Method, PreviousResult, ProgressCallback, single_image_styles
+from .decoders import Decoder
 from .gatys import check_inputs
 from .stylizer import DEFAULT_MAX_PASS_PIXELS, check_one_pass_options, fit_output_size
 
@@ -55,71 +56,6 @@ ENCODER_STRIDE = 8
 # decoder (DecoderSpec.receptive_radius), on the tile lattice.
 TILE_HALO = 64
 EPS = 1e-5
-
-
-@dataclass(frozen=True)
-class DecoderSpec:
-    """Shape of the decoder: ``width`` channels at full size, doubling per level up to ``4 * width`` at 1/4 size
-    (a slim mirror of VGG16 to relu4_1, whose widths are 64/128/256), ``quarter_convs`` extra convolutions there."""
-
-    width: int = 32
-    quarter_convs: int = 2
-    in_channels: int = FEATURE_CHANNELS
-    """Channels of the encoder's relu4_1 (512 for VGG16; tests use tiny encoders)."""
-
-    def __post_init__(self) -> None:
-        if not 1 <= self.in_channels <= 4096:
-            raise ConfigError(f"decoder in_channels must be within 1..4096, got {self.in_channels}")
-        if not 4 <= self.width <= 256:
-            raise ConfigError(f"decoder width must be within 4..256, got {self.width}")
-        if not 0 <= self.quarter_convs <= 8:
-            raise ConfigError(f"decoder quarter_convs must be within 0..8, got {self.quarter_convs}")
-
-    @property
-    def receptive_radius(self) -> int:
-        """An upper bound on how far (in output pixels) a feature reaches: each 3x3 conv adds its level's stride,
-        each nearest upsampling at most the stride of the level above."""
-        return 8 + 8 + 4 * (self.quarter_convs + 1) + 4 + 2 * 2 + 2 + 2
-
-    def as_dict(self) -> dict[str, int]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, object]) -> DecoderSpec:
-        known = {"width", "quarter_convs", "in_channels"}
-        unknown = set(data) - known
-        if unknown:
-            raise ConfigError(f"unknown decoder settings {sorted(unknown)}")
-        if not all(isinstance(value, int) and not isinstance(value, bool) for value in data.values()):
-            raise ConfigError(f"decoder settings must be whole numbers, got {data}")
-        return cls(**{key: int(value) for key, value in data.items()})  # type: ignore[call-overload]
-
-
-def _conv(in_channels: int, out_channels: int) -> list[nn.Module]:
-    return [nn.ReflectionPad2d(1), nn.Conv2d(in_channels, out_channels, kernel_size=3)]
-
-
-class Decoder(nn.Module):
-    """relu4_1 features (B, 512, H/8, W/8) → image (B, 3, H, W); reflection padding, nearest upsampling."""
-
-    def __init__(self, spec: DecoderSpec | None = None) -> None:
-        super().__init__()
-        self.spec = spec or DecoderSpec()
-        width = self.spec.width
-        layers: list[nn.Module] = [
-            *_conv(self.spec.in_channels, 4 * width),
-            nn.ReLU(inplace=True),
-            nn.Upsample(scale_factor=2),
-        ]
-        for _ in range(self.spec.quarter_convs):
-            layers += [*_conv(4 * width, 4 * width), nn.ReLU(inplace=True)]
-        layers += [*_conv(4 * width, 2 * width), nn.ReLU(inplace=True), nn.Upsample(scale_factor=2)]
-        layers += [*_conv(2 * width, 2 * width), nn.ReLU(inplace=True), *_conv(2 * width, width), nn.ReLU(True)]
-        layers += [nn.Upsample(scale_factor=2), *_conv(width, width), nn.ReLU(inplace=True), *_conv(width, 3)]
-        self.body = nn.Sequential(*layers)
-
-    def forward(self, features: Tensor) -> Tensor:
-        return self.body(features)  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True)
@@ -293,40 +229,27 @@ class ArbitraryStylizer:
         self, image: Tensor, *, tile_size: int | None = None, max_pass_pixels: int = DEFAULT_MAX_PASS_PIXELS
     ) -> Tensor:
         """relu4_1 features (1, C, H'/8, W'/8) in fp32 of ``image`` reflect-padded to :func:`padded_size`."""
-        image = self._pad(image)
-        height, width = image.shape[-2:]
-        if tile_size is None and height * width <= max_pass_pixels:
-            return self._run(self.encoder, image)
-        return assemble_tiles(
-            height,
-            width,
-            tile=tile_size or default_tile(max_pass_pixels, self.halo),
-            halo=self.halo,
-            channels=self.decoder.spec.in_channels,
-            compute=lambda part: self._run(self.encoder, image[..., part.py0 : part.py1, part.px0 : part.px1]),
+        return encode_in_tiles(
+            lambda part: self._run(self.encoder, part),
+            self._pad(image),
             stride=ENCODER_STRIDE,
+            channels=self.decoder.spec.in_channels,
+            halo=self.halo,
+            tile_size=tile_size,
+            max_pass_pixels=max_pass_pixels,
         )
 
     def decode(
         self, features: Tensor, *, tile_size: int | None = None, max_pass_pixels: int = DEFAULT_MAX_PASS_PIXELS
     ) -> Tensor:
         """The decoder's image (1, 3, 8h, 8w), in fp32 on the CPU, in one pass or in tiles."""
-        height, width = features.shape[-2] * ENCODER_STRIDE, features.shape[-1] * ENCODER_STRIDE
-        if tile_size is None and height * width <= max_pass_pixels:
-            return self._run(self.decoder, features)
-        stride = ENCODER_STRIDE
-
-        def compute(part: Tile) -> Tensor:
-            rows = slice(part.py0 // stride, part.py1 // stride)
-            return self._run(self.decoder, features[..., rows, part.px0 // stride : part.px1 // stride])
-
-        return assemble_tiles(
-            height,
-            width,
-            tile=tile_size or default_tile(max_pass_pixels, self.halo),
+        return decode_in_tiles(
+            lambda part: self._run(self.decoder, part),
+            features,
+            stride=ENCODER_STRIDE,
             halo=self.halo,
-            channels=3,
-            compute=compute,
+            tile_size=tile_size,
+            max_pass_pixels=max_pass_pixels,
         )
 
     def stylize(

@@ -31,6 +31,7 @@ from ..postprocess import apply_finish
 from ..tiling import ALIGN, available_memory, choose_tile, encoder_pass_bytes
 from .base import Method, PreviousResult, single_image_styles
 from .evaluation import TiledEvaluator, WholeEvaluator, layer_stride
+from .one_pass_start import ONE_PASS_INITS, one_pass_start
 
 Tensor = torch.Tensor
 EARLY_STOP_WINDOW = 20
@@ -161,6 +162,20 @@ class GatysTransfer:
                     "on the short side: use a larger --size or fewer --iterations levels"
                 )
         tiles = [self._tile_for(size) for size in sizes]  # decided up front, so bad combinations fail at once
+        start_seconds = 0.0
+        if init_image is None and config.init in ONE_PASS_INITS:
+            started = time.perf_counter()
+            init_image = one_pass_start(
+                config.init,
+                net_content,
+                net_styles,
+                size=sizes[-1],
+                weights=config.style_blend,
+                masks=masks,
+                device=config.device,
+                precision=config.precision,
+            ).to(self.device)
+            start_seconds = time.perf_counter() - started
         content_at_output = resize_to(content, sizes[-1])
 
         def finisher(image: Tensor) -> Tensor:
@@ -177,6 +192,7 @@ class GatysTransfer:
             levels=config.levels,
         )
         state.timings["encoder_setup"] = self.setup_seconds
+        state.timings["one_pass_start"] = start_seconds
         generator = torch.Generator().manual_seed(config.seed)
         image: Tensor | None = None
         for level, (size, steps, tile) in enumerate(zip(sizes, config.iterations, tiles, strict=True)):

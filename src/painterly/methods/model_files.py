@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -16,12 +17,15 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 from torch import nn
 
+from ..encoders.haar import PhotoDecoder, PhotoDecoderSpec
 from ..errors import ConfigError, OutputError, WeightsError
-from .arbitrary import Decoder, DecoderSpec
+from .decoders import LEVELS, Decoder, DecoderSpec
 from .feedforward import NetworkSpec, StyleNetwork
 
 FEEDFORWARD_FORMAT = "painterly-feedforward/1"
 DECODER_FORMAT = "painterly-adain-decoder/1"
+DECODER_SET_FORMAT = "painterly-decoder-set/1"
+PHOTO_DECODER_FORMAT = "painterly-photo-decoder/1"
 MAX_WIDTH = 256  # sanity bounds for what a model file may ask to build
 MAX_BLOCKS = 64
 
@@ -120,5 +124,60 @@ def load_decoder(path: Path) -> tuple[Decoder, dict[str, Any]]:
     """The decoder (fp32, eval mode) and its training record."""
     spec, info = read_decoder_metadata(path)
     decoder = Decoder(spec)
+    _load_state(decoder, path)
+    return decoder.eval(), info
+
+
+def save_decoder_set(decoders: Mapping[str, Decoder], path: Path, *, info: dict[str, Any] | None = None) -> Path:
+    """Write decoders keyed by level (``relu1_1`` ...) in one fp16 file, each level's tensors under its name."""
+    holder = nn.ModuleDict(dict(decoders))
+    specs = {layer: decoder.spec.as_dict() for layer, decoder in decoders.items()}
+    metadata = {"format": DECODER_SET_FORMAT, "specs": json.dumps(specs), "info": json.dumps(info or {})}
+    return _write_half_precision(holder, metadata, path)
+
+
+def read_decoder_set_metadata(path: Path) -> tuple[dict[str, DecoderSpec], dict[str, Any]]:
+    """The shape of each level's decoder and the training record, without loading tensors."""
+    metadata = _read_metadata(path, DECODER_SET_FORMAT, "decoder set")
+    try:
+        specs = {str(layer): DecoderSpec.from_dict(dict(spec)) for layer, spec in json.loads(metadata["specs"]).items()}
+        info = dict(json.loads(metadata.get("info", "{}")))
+    except (KeyError, ValueError, TypeError, AttributeError, ConfigError) as error:
+        raise WeightsError(f"{path}: damaged model metadata ({error})") from error
+    for layer, spec in specs.items():
+        if layer not in LEVELS or LEVELS.index(layer) + 1 != spec.level:
+            raise WeightsError(f"{path}: damaged model metadata (a level-{spec.level} decoder filed as {layer!r})")
+    if not specs:
+        raise WeightsError(f"{path}: the file holds no decoder")
+    return specs, info
+
+
+def load_decoder_set(path: Path) -> tuple[dict[str, Decoder], dict[str, Any]]:
+    """The decoders (fp32, eval mode) keyed by level, and the training record."""
+    specs, info = read_decoder_set_metadata(path)
+    holder = nn.ModuleDict({layer: Decoder(spec) for layer, spec in specs.items()})
+    _load_state(holder, path)
+    return {layer: holder[layer].eval() for layer in specs}, info  # type: ignore[misc]
+
+
+def save_photo_decoder(decoder: PhotoDecoder, path: Path, *, info: dict[str, Any] | None = None) -> Path:
+    """Write the photorealistic (wavelet) decoder in fp16 with its shape and training record."""
+    metadata = {
+        "format": PHOTO_DECODER_FORMAT,
+        "spec": json.dumps(decoder.spec.as_dict()),
+        "info": json.dumps(info or {}),
+    }
+    return _write_half_precision(decoder, metadata, path)
+
+
+def load_photo_decoder(path: Path) -> tuple[PhotoDecoder, dict[str, Any]]:
+    """The photorealistic decoder (fp32, eval mode) and its training record."""
+    metadata = _read_metadata(path, PHOTO_DECODER_FORMAT, "photorealistic decoder")
+    try:
+        spec = PhotoDecoderSpec.from_dict(dict(json.loads(metadata["spec"])))
+        info = dict(json.loads(metadata.get("info", "{}")))
+    except (KeyError, ValueError, TypeError, AttributeError, ConfigError) as error:
+        raise WeightsError(f"{path}: damaged model metadata ({error})") from error
+    decoder = PhotoDecoder(spec)
     _load_state(decoder, path)
     return decoder.eval(), info

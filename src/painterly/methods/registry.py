@@ -1,7 +1,7 @@
 """The registry of style-transfer methods, in the spirit of torchvision's ``list_models`` / ``get_model``.
 
 >>> list_methods()
-['gatys', 'preset', 'adain']
+['gatys', 'preset', 'adain', 'wct', 'photo']
 >>> get_method("adain").style_kind
 'images'
 
@@ -20,6 +20,8 @@ METHOD_MODULES: dict[str, str] = {
     "gatys": "painterly.methods.gatys",
     "preset": "painterly.methods.stylizer",
     "adain": "painterly.methods.arbitrary",
+    "wct": "painterly.methods.wct",
+    "photo": "painterly.methods.photo",
 }
 
 

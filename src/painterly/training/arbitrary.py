@@ -24,7 +24,8 @@ from ..devices import autocast
 from ..encoders.vgg import VGGEncoder
 from ..errors import ConfigError
 from ..image.io import load_image, resize_long_side, resize_to
-from ..methods.arbitrary import BOTTLENECK, STYLE_LAYERS, Bottleneck, Decoder, DecoderSpec
+from ..methods.arbitrary import BOTTLENECK, STYLE_LAYERS, Bottleneck
+from ..methods.decoders import Decoder, DecoderSpec
 from ..methods.feedforward import parameter_count
 from ..methods.model_files import load_decoder, save_decoder
 from ..ops import adain, mean_std

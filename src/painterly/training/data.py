@@ -40,16 +40,23 @@ class CropSampler:
     """Random square crops with random horizontal flips from images held in memory.
 
     Images whose short side is below ``crop`` are scaled up to it once at load; ``max_side`` scales large ones down.
+    With ``max_zoom_out`` above 1 each crop covers a square of ``crop * z`` pixels (``z`` uniform in [1, max_zoom_out],
+    bounded by the image) scaled down to ``crop``: the network meets every scene at several scales.
 
     >>> sampler = CropSampler([torch.rand(1, 3, 40, 60)], crop=32)
     >>> sampler.sample(2, step_generator(0, 0)).shape
     torch.Size([2, 3, 32, 32])
     """
 
-    def __init__(self, images: Iterable[Tensor], *, crop: int, max_side: int | None = None) -> None:
+    def __init__(
+        self, images: Iterable[Tensor], *, crop: int, max_side: int | None = None, max_zoom_out: float = 1.0
+    ) -> None:
         if crop < 8:
             raise ConfigError(f"crop size must be at least 8 pixels, got {crop}")
+        if not 1.0 <= max_zoom_out <= 8.0:
+            raise ConfigError(f"max_zoom_out must be within 1..8, got {max_zoom_out}")
         self.crop = crop
+        self.max_zoom_out = max_zoom_out
         self.images: list[Tensor] = []
         for image in images:
             height, width = image.shape[-2:]
@@ -72,22 +79,34 @@ class CropSampler:
         for index in picks:
             image = self.images[index]
             height, width = image.shape[-2:]
-            top = int(torch.randint(height - self.crop + 1, (1,), generator=generator))
-            left = int(torch.randint(width - self.crop + 1, (1,), generator=generator))
-            crop = image[:, top : top + self.crop, left : left + self.crop]
+            side = self.crop
+            if self.max_zoom_out > 1.0:
+                zoom = 1.0 + float(torch.rand((), generator=generator)) * (self.max_zoom_out - 1.0)
+                side = max(self.crop, min(round(self.crop * zoom), int(height), int(width)))
+            top = int(torch.randint(height - side + 1, (1,), generator=generator))
+            left = int(torch.randint(width - side + 1, (1,), generator=generator))
+            crop = image[:, top : top + side, left : left + side]
             if bool(torch.rand((), generator=generator) < 0.5):
                 crop = crop.flip(-1)
+            if side != self.crop:
+                crop = (resize_to(crop[None].float() / 255, (self.crop, self.crop))[0] * 255).round().to(torch.uint8)
             crops.append(crop)
         return torch.stack(crops).float() / 255
 
 
 def load_folder(
-    folder: str | os.PathLike[str], *, crop: int, max_side: int | None = None, limit: int | None = None
+    folder: str | os.PathLike[str],
+    *,
+    crop: int,
+    max_side: int | None = None,
+    limit: int | None = None,
+    max_zoom_out: float = 1.0,
 ) -> CropSampler:
     """A :class:`CropSampler` over the images of ``folder`` (the first ``limit`` by name, if given)."""
     files = image_files(folder)[:limit]
     # a generator: one float image at a time, only the uint8 copies are kept
-    return CropSampler((load_image(file, max_pixels=None) for file in files), crop=crop, max_side=max_side)
+    images = (load_image(file, max_pixels=None) for file in files)
+    return CropSampler(images, crop=crop, max_side=max_side, max_zoom_out=max_zoom_out)
 
 
 def jitter_colors(images: Tensor, generator: torch.Generator, *, strength: float = 1.0) -> Tensor:

@@ -132,3 +132,112 @@ def render_decoder_card(spec: Mapping[str, int], parameters: int, info: Mapping[
         "",
     ]
     return "\n".join(lines)
+
+
+def render_reconstruction_card(info: Mapping[str, Any]) -> str:
+    """Markdown card of a set of WCT reconstruction decoders: data, networks, training, held-out PSNR."""
+    settings = info.get("losses", {})
+    paintings = list(info.get("paintings", []))
+    held_out = list(info.get("held_out", []))
+    known = set(paintings) | set(held_out) <= set(PAINTINGS)
+    levels = list(info.get("levels", []))
+    parameters = info.get("parameters", {})
+    scores = info.get("psnr", {})
+    lines = [
+        "# painterly WCT reconstruction decoders: model card",
+        "",
+        "The decoders of painterly's universal style transfer (`--method wct`, Li et al. 2017): for each VGG16 level "
+        "one decoder learned to turn the frozen ImageNet encoder's features back into the image. No style enters "
+        "their loss, so they serve any painting. Trained by painterly's own code (`painterly train decoders`).",
+        "",
+        "## Data",
+        "",
+        f"- Photos: {info.get('photos', 'unknown')}.",
+        "- Painting crops ("
+        + f"{settings.get('painting_share', 0):.0%} of each batch): "
+        + (", ".join(f"`{name}` ({PAINTINGS.get(name, 'user-supplied')})" for name in paintings) or "none")
+        + ".",
+        "- Held out (never seen in training; the test of generalisation): "
+        + (", ".join(f"`{name}` ({PAINTINGS.get(name, 'user-supplied')})" for name in held_out) or "none")
+        + ".",
+        *([f"- Training started from `{info['initialised_from']}`."] if info.get("initialised_from") else []),
+        "- " + (PUBLIC_DOMAIN if known else CHECK_LICENCES),
+        "",
+        "## Networks and training",
+        "",
+        *[
+            f"- `{layer}`: slim mirror of VGG16 from {layer} (reflection padding, nearest upsampling), "
+            f"{int(parameters.get(layer, 0)):,} parameters; stored in fp16."
+            for layer in levels
+        ],
+        f"- Loss per level: pixel MSE (weight {settings.get('pixel_weight', 0):g}) plus feature MSE at the decoder's "
+        f"own level relative to the features' mean square (weight {settings.get('feature_weight', 0):g})"
+        + (
+            f", plus the same relative feature MSE on whitened-and-coloured features, each crop in the statistics of "
+            f"another crop of the batch (weight {settings.get('transfer_weight', 0):g}): the decoders learn the "
+            "features WCT hands them; no style loss"
+            if settings.get("transfer_weight")
+            else ""
+        )
+        + ".",
+        *_run_lines(info),
+        "",
+        "## Reconstruction on photos never trained on",
+        "",
+        *(
+            [
+                f"PSNR (dB) on {info.get('psnr_photos', 'held-out photos')}: "
+                + ", ".join(f"{layer} {value:.2f}" for layer, value in scores.items())
+                + "."
+            ]
+            if scores
+            else ["Not measured for this run."]
+        ),
+        "",
+        "## Limits",
+        "",
+        "- Slim decoders trained briefly on a CPU: the deeper the level, the softer the reconstruction (see the PSNR "
+        "above); WCT's cascade recovers detail by finishing at the shallow levels.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def render_photo_decoder_card(info: Mapping[str, Any]) -> str:
+    """Markdown card of the photorealistic mode's wavelet decoder."""
+    settings = info.get("losses", {})
+    paintings = list(info.get("paintings", []))
+    score = info.get("psnr")
+    lines = [
+        "# painterly photorealistic decoder: model card",
+        "",
+        "The decoder of painterly's photorealistic mode (`--method photo`, in the spirit of WCT2, Yoo et al. 2019): "
+        "the frozen ImageNet VGG16 runs with Haar wavelet pooling in place of max pooling; the low band goes on to "
+        "relu4_1, the three high bands of each pooling skip to this decoder, whose unpooling is the inverse Haar "
+        "transform. Trained only to reconstruct, by painterly's own code (`painterly train decoders --target photo`).",
+        "",
+        "## Data",
+        "",
+        f"- Photos: {info.get('photos', 'unknown')}.",
+        f"- Painting crops ({settings.get('painting_share', 0):.0%} of each batch): "
+        + (", ".join(f"`{name}`" for name in paintings) or "none")
+        + "; held out: "
+        + (", ".join(f"`{name}`" for name in info.get("held_out", [])) or "none")
+        + ".",
+        *([f"- Training started from `{info['initialised_from']}`."] if info.get("initialised_from") else []),
+        "",
+        "## Network and training",
+        "",
+        f"- Decoder: full-width mirror of VGG16 to relu4_1, {int(info.get('parameters', 0)):,} parameters, "
+        "reflection padding, Haar unpooling; stored in fp16.",
+        f"- Loss: pixel MSE (weight {settings.get('pixel_weight', 0):g}) plus feature MSE at relu1_1..relu4_1 of the "
+        "wavelet encoder, relative to the features' mean square and averaged "
+        f"(weight {settings.get('feature_weight', 0):g}).",
+        *_run_lines(info),
+        "",
+        "## Reconstruction on photos never trained on",
+        "",
+        f"PSNR {score:.2f} dB on {info.get('psnr_photos')}." if score is not None else "Not measured for this run.",
+        "",
+    ]
+    return "\n".join(lines)
