@@ -171,20 +171,34 @@ def quality_section(args: argparse.Namespace, workdir: Path) -> None:
     print(f"images: {workdir}")
 
 
-def gatys_reference_for(content_name: str, style_name: str, style: torch.Tensor, workdir: Path) -> dict[str, Any]:
-    """``GatysConfig(size=512)`` for a pair, cached in the workdir (textures too, which common.py cannot load)."""
-    from common import gatys_reference
-
-    if style_name not in TEXTURES:
-        return gatys_reference(content_name, style_name, workdir)
-    from painterly.config import GatysConfig
+def run_gatys(config: Any, content: torch.Tensor, style: torch.Tensor) -> dict[str, Any]:
+    """One optimisation with its loss trace on the last pyramid level: (total step, loss, seconds since start)."""
     from painterly.methods.gatys import GatysTransfer
 
-    path = workdir / f"gatys_{content_name}_{style_name}_512.pt"
+    trace: list[tuple[int, float, float]] = []
+
+    def record(progress: Any) -> None:
+        if progress.level == config.levels - 1:
+            trace.append((progress.total_step, progress.losses["total"], progress.elapsed))
+
+    started = time.perf_counter()
+    result = GatysTransfer(config).run(content, [style], progress=record)
+    seconds = time.perf_counter() - started
+    overhead = seconds - trace[-1][2]  # encoder set-up and any one-pass start, outside the loop's clock
+    return {
+        "image": result.image,
+        "seconds": seconds,
+        "trace": [(step, loss, at + overhead) for step, loss, at in trace],
+    }
+
+
+def gatys_reference_for(content_name: str, style_name: str, style: torch.Tensor, workdir: Path) -> dict[str, Any]:
+    """``GatysConfig(size=512)`` for a pair with its loss trace, cached in the workdir."""
+    from painterly.config import GatysConfig
+
+    path = workdir / f"gatys_{content_name}_{style_name}_512_trace.pt"
     if not path.is_file():
-        started = time.perf_counter()
-        result = GatysTransfer(GatysConfig(size=512)).run(photo(content_name, 512), [style])
-        torch.save({"image": result.image, "seconds": time.perf_counter() - started}, path)
+        torch.save(run_gatys(GatysConfig(size=512), photo(content_name, 512), style), path)
     return dict(torch.load(path))
 
 
@@ -251,48 +265,28 @@ def psnr_section() -> None:
         print(f"  {name:<24} {statistics.mean(values):6.2f} dB (min {min(values):.2f})")
 
 
-def init_section(args: argparse.Namespace) -> None:
+def init_section(args: argparse.Namespace, workdir: Path) -> None:
     from painterly.config import GatysConfig
-    from painterly.methods.gatys import GatysTransfer
 
-    print("\ninit: iterations (and seconds, the one-pass start included) until the loss is at most the final loss of")
-    print(
-        "the defaults (content start, 300 + 200 iterations at 256 + 512 px); the one-pass starts run one 512 px level"
-    )
+    print("\ninit: iterations (and seconds, the one-pass start included) until the loss is at most the final loss")
+    print("of the defaults (content start, 300 + 200 iterations at 256 + 512 px); one-pass starts run one 512 px level")
     header = f"{'pair':<26} {'start':<8} {'iterations':>10} {'seconds':>8} {'final loss':>11} {'equal at':>9} {'s':>7}"
     print(header)
     print("-" * len(header))
     for pair in args.init_pairs:
         content_name, style_name = pair.split(":")
         content, style = photo(content_name, 512), style_image(style_name)
-        runs = {
-            "content": GatysConfig(size=512),
-            "wct": GatysConfig(size=512, init="wct", iterations=(args.init_iterations,)),
-            "adain": GatysConfig(size=512, init="adain", iterations=(args.init_iterations,)),
-        }
-        target = None
-        for start, config in runs.items():
-            trace: list[tuple[int, float, float]] = []
-
-            def record(
-                progress: Any, trace: list[tuple[int, float, float]] = trace, last: int = config.levels - 1
-            ) -> None:
-                if progress.level == last:
-                    trace.append((progress.total_step, progress.losses["total"], progress.elapsed))
-
-            started = time.perf_counter()
-            GatysTransfer(config).run(content, [style], progress=record)
-            seconds = time.perf_counter() - started
-            overhead = seconds - trace[-1][2]  # encoder set-up and the one-pass start, outside the loop's clock
-            trace = [(step, loss, at + overhead) for step, loss, at in trace]
-            final = trace[-1][1]
-            if target is None:
-                target = final
+        runs = {"content": gatys_reference_for(content_name, style_name, style, workdir)}
+        for start in ("wct", "adain"):
+            config = GatysConfig(size=512, init=start, iterations=(args.init_iterations,))
+            runs[start] = run_gatys(config, content, style)
+        target = runs["content"]["trace"][-1][1]
+        for start, run in runs.items():
+            trace = run["trace"]
             equal = next(((step, at) for step, loss, at in trace if loss <= target), None)
             print(
-                f"{pair:<26} {start:<8} {trace[-1][0]:>10} "
-                f"{seconds:>8.1f} {final:>11.5g} {equal[0] if equal else '-':>9} "
-                f"{(f'{equal[1]:.1f}' if equal else '-'):>7}"
+                f"{pair:<26} {start:<8} {trace[-1][0]:>10} {run['seconds']:>8.1f} {trace[-1][1]:>11.5g} "
+                f"{equal[0] if equal else '-':>9} {(f'{equal[1]:.1f}' if equal else '-'):>7}"
             )
 
 
@@ -337,7 +331,7 @@ def main() -> None:
     if "photo" in sections:
         photo_section(args, workdir)
     if "init" in sections:
-        init_section(args)
+        init_section(args, workdir)
 
 
 if __name__ == "__main__":

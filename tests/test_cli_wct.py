@@ -109,7 +109,7 @@ def test_stylize_wct_refuses_small_styles_and_preset_flags(
         error = capsys.readouterr().err
         assert "style 1 is 40x20 px: WCT needs at least 32 px on each side" in error and error.count("\n") == 1
     assert stylize(files, tmp_path / "o.png", "--preset", "starry", "--level-alphas", "1") == 2
-    assert "the wct/photo flags go with --style" in capsys.readouterr().err
+    assert "(as do the wct and photo flags)" in capsys.readouterr().err
 
 
 def test_stylize_wct_without_a_decoder_set_says_how_to_get_one(

@@ -90,29 +90,36 @@ def test_encoder_must_end_at_a_relu() -> None:
 def test_photo_decoder_mirrors_the_encoder_and_trains() -> None:
     encoder = tiny_haar_encoder()
     spec = PhotoDecoderSpec.of(encoder)
-    assert spec == PhotoDecoderSpec((4, 4, 8, 8, 8, 8, 8, 8), (2, 4, 7))
+    assert spec == PhotoDecoderSpec((4, 4, 8, 8, 8, 8, 8, 8), (2, 4, 7), feature_skips=True)
     assert spec.stride == 8 and PhotoDecoderSpec().stride == 8
     torch.manual_seed(0)
     decoder = PhotoDecoder(spec)
     features = encoder(gradient_image(24, 40))
-    output = decoder(features.bottleneck, features.skips)
+    assert [tuple(item.shape[1:]) for item in features.pooled] == [(4, 24, 40), (8, 12, 20), (8, 6, 10)]
+    output = decoder(features.bottleneck, features.skips, features.pooled)
     assert output.shape == (1, 3, 24, 40)
     output.square().mean().backward()
     for name, parameter in decoder.named_parameters():
         assert parameter.grad is not None and bool(torch.isfinite(parameter.grad).all()), name
     assert sum(float(parameter.grad.abs().sum()) for parameter in decoder.parameters() if parameter.grad is not None)
     with pytest.raises(ConfigError, match="the decoder needs 3 skips, got 2"):
-        decoder(features.bottleneck, features.skips[:2])
+        decoder(features.bottleneck, features.skips[:2], features.pooled)
+    with pytest.raises(ConfigError, match="pass WaveletFeatures.pooled"):
+        decoder(features.bottleneck, features.skips)
+    plain = PhotoDecoder(PhotoDecoderSpec.of(encoder, feature_skips=False))
+    assert plain(features.bottleneck, features.skips).shape == (1, 3, 24, 40)
+    assert sum(p.numel() for p in plain.parameters()) < sum(p.numel() for p in decoder.parameters())
 
 
 def test_photo_decoder_spec_round_trip_and_bad_settings() -> None:
     spec = PhotoDecoderSpec((4, 4, 8, 8, 8, 8, 8, 8), (2, 4, 7))
-    assert spec.as_dict() == {"channels": [4, 4, 8, 8, 8, 8, 8, 8], "pools_after": [2, 4, 7]}
+    assert spec.as_dict() == {"channels": [4, 4, 8, 8, 8, 8, 8, 8], "pools_after": [2, 4, 7], "feature_skips": False}
+    assert PhotoDecoderSpec.from_dict({"channels": [4, 8], "pools_after": [1]}).feature_skips is False
     assert PhotoDecoderSpec.from_dict(dict(spec.as_dict())) == spec
     assert PhotoDecoderSpec.from_dict(dict(PhotoDecoderSpec().as_dict())) == PhotoDecoderSpec()
     bad: list[tuple[dict[str, object], str]] = [
-        ({"channels": [4, 8]}, "must be channels and pools_after"),
-        ({"channels": [4, 8], "pools_after": [1], "extra": 1}, "must be channels and pools_after"),
+        ({"channels": [4, 8]}, "must be channels, pools_after and feature_skips"),
+        ({"channels": [4, 8], "pools_after": [1], "extra": 1}, "must be channels, pools_after and feature_skips"),
         ({"channels": 4, "pools_after": [1]}, "lists of whole numbers"),
         ({"channels": ["four", 8], "pools_after": [1]}, "lists of whole numbers"),
         ({"channels": [4, 8], "pools_after": None}, "lists of whole numbers"),

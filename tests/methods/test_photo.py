@@ -13,7 +13,7 @@ from painterly.methods import photo
 from painterly.methods.photo import PhotoOptions, PhotoStylizer, label_regions, pad_to, parse_label_pair
 from tests.conftest import gradient_image, he_initialised, make_tiny_encoder
 
-TINY_SPEC = PhotoDecoderSpec((4, 4, 8, 8, 8, 8, 8, 8), (2, 4, 7))
+TINY_SPEC = PhotoDecoderSpec((4, 4, 8, 8, 8, 8, 8, 8), (2, 4, 7), feature_skips=True)
 RED, GREEN, BLUE = (1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0)
 
 
@@ -79,7 +79,7 @@ def test_alpha_zero_is_the_plain_reconstruction() -> None:
     zero = stylizer.stylize(content, [style_photo()], options=PhotoOptions(alpha=0.0))
     with torch.no_grad():
         features = stylizer.encoder(pad_to(content, 8))
-        expected = stylizer.decoder(features.bottleneck, features.skips)[..., :37, :45].clamp(0, 1)
+        expected = stylizer.decoder(features.bottleneck, features.skips, features.pooled)[..., :37, :45].clamp(0, 1)
     torch.testing.assert_close(zero, expected, atol=1e-5, rtol=0)
     full = stylizer.stylize(content, [style_photo()], options=PhotoOptions(alpha=1.0))
     assert not torch.allclose(full, zero, atol=1e-3)

@@ -309,7 +309,7 @@ def test_train_photo_decoder_writes_the_decoder_and_card_and_resumes(tmp_path: P
     assert path == run / "photo_decoder.safetensors" and path.is_file() and result.steps_done == 3
     assert (run / "previews" / "step_000002.png").is_file()
     decoder, info = load_photo_decoder(path)
-    assert decoder.spec == PhotoDecoderSpec((4, 4, 8, 8, 8, 8, 8, 8), (2, 4, 7))
+    assert decoder.spec == PhotoDecoderSpec((4, 4, 8, 8, 8, 8, 8, 8), (2, 4, 7), feature_skips=True)
     assert info["steps"] == 3 and np.isfinite(info["psnr"]) and "2 photos of eval" in info["psnr_photos"]
     assert info["parameters"] == sum(parameter.numel() for parameter in decoder.parameters())
     card = (run / "MODEL_CARD.md").read_text()

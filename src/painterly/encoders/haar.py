@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -63,6 +64,8 @@ class WaveletFeatures:
     bottleneck: Tensor
     skips: list[Tensor]
     levels: dict[str, Tensor] = field(default_factory=dict)
+    pooled: list[Tensor] = field(default_factory=list)
+    """The features that entered each pooling (what a decoder with feature skips concatenates after unpooling)."""
 
 
 class HaarEncoder(nn.Module):
@@ -87,9 +90,11 @@ class HaarEncoder(nn.Module):
         """``image`` (B, 3, H, W) in [0, 1], H and W multiples of 2^pools → features, skips and level features."""
         x = (image - self.encoder.mean) / self.encoder.std
         skips: list[Tensor] = []
+        pooled: list[Tensor] = []
         levels: dict[str, Tensor] = {}
         for name, module in self.encoder.body.named_children():
             if name.startswith("pool"):
+                pooled.append(x)
                 x, high = haar_pool(x)
                 skips.append(high)
                 continue
@@ -98,17 +103,20 @@ class HaarEncoder(nn.Module):
                 if transform is not None:
                     x = transform(name, x)
                 levels[name] = x
-        return WaveletFeatures(x, skips, levels)
+        return WaveletFeatures(x, skips, levels, pooled)
 
 
 @dataclass(frozen=True)
 class PhotoDecoderSpec:
     """The encoder's convolution widths in order (VGG16 to relu4_1: 64, 64, 128, 128, 256, 256, 256, 512) and where
-    its poolings are: the decoder mirrors them, full width, with Haar unpooling."""
+    its poolings are: the decoder mirrors them, full width, with Haar unpooling. With ``feature_skips`` the features
+    that entered each pooling are concatenated after its unpooling (as WCT2's "cat5" does): flat regions, whose deep
+    features say little, keep their colour."""
 
     channels: tuple[int, ...] = (64, 64, 128, 128, 256, 256, 256, 512)
     pools_after: tuple[int, ...] = (2, 4, 7)
     """A pooling follows the 2nd, 4th and 7th convolution."""
+    feature_skips: bool = False
 
     def __post_init__(self) -> None:
         if not self.channels or not all(1 <= width <= 4096 for width in self.channels):
@@ -122,30 +130,39 @@ class PhotoDecoderSpec:
     def stride(self) -> int:
         return int(2 ** len(self.pools_after))
 
-    def as_dict(self) -> dict[str, list[int]]:
-        return {"channels": list(self.channels), "pools_after": list(self.pools_after)}
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "channels": list(self.channels),
+            "pools_after": list(self.pools_after),
+            "feature_skips": self.feature_skips,
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, object]) -> PhotoDecoderSpec:
-        if set(data) != {"channels", "pools_after"}:
-            raise ConfigError(f"photo decoder settings must be channels and pools_after, got {sorted(data)}")
+        if not {"channels", "pools_after"} <= set(data) <= {"channels", "pools_after", "feature_skips"}:
+            raise ConfigError(
+                f"photo decoder settings must be channels, pools_after and feature_skips, got {sorted(data)}"
+            )
+        feature_skips = data.get("feature_skips", False)
+        if not isinstance(feature_skips, bool):
+            raise ConfigError(f"photo decoder feature_skips must be true or false, got {feature_skips!r}")
         lists = [data["channels"], data["pools_after"]]
         if not all(
             isinstance(items, list) and all(isinstance(value, int) and not isinstance(value, bool) for value in items)
             for items in lists
         ):
             raise ConfigError(f"photo decoder settings must be lists of whole numbers, got {data}")
-        return cls(tuple(lists[0]), tuple(lists[1]))  # type: ignore[arg-type]
+        return cls(tuple(lists[0]), tuple(lists[1]), feature_skips)  # type: ignore[arg-type]
 
     @classmethod
-    def of(cls, encoder: HaarEncoder) -> PhotoDecoderSpec:
+    def of(cls, encoder: HaarEncoder, *, feature_skips: bool = True) -> PhotoDecoderSpec:
         channels = encoder.channels()
         pools, count = [], 0
         for name, module in encoder.encoder.body.named_children():
             count += isinstance(module, nn.Conv2d)
             if name.startswith("pool"):
                 pools.append(count)
-        return cls(tuple(channels), tuple(pools))
+        return cls(tuple(channels), tuple(pools), feature_skips)
 
 
 class PhotoDecoder(nn.Module):
@@ -158,12 +175,18 @@ class PhotoDecoder(nn.Module):
         widths = (3, *self.spec.channels)
         self.convs = nn.ModuleList()
         for index in range(len(self.spec.channels), 0, -1):
-            self.convs.append(nn.Sequential(nn.ReflectionPad2d(1), nn.Conv2d(widths[index], widths[index - 1], 3)))
+            after_unpooling = index in self.spec.pools_after and self.spec.feature_skips
+            in_channels = widths[index] * (2 if after_unpooling else 1)
+            self.convs.append(nn.Sequential(nn.ReflectionPad2d(1), nn.Conv2d(in_channels, widths[index - 1], 3)))
 
-    def forward(self, bottleneck: Tensor, skips: list[Tensor]) -> Tensor:
+    def forward(self, bottleneck: Tensor, skips: list[Tensor], pooled: list[Tensor] | None = None) -> Tensor:
+        """``bottleneck``, the high bands ``skips`` and (with feature skips) the ``pooled`` features, in the
+        encoder's order (:class:`WaveletFeatures`) → the image."""
         if len(skips) != len(self.spec.pools_after):
             raise ConfigError(f"the decoder needs {len(self.spec.pools_after)} skips, got {len(skips)}")
-        pending = list(skips)
+        if self.spec.feature_skips and (pooled is None or len(pooled) != len(skips)):
+            raise ConfigError("this decoder concatenates the pooled features: pass WaveletFeatures.pooled")
+        pending, features = list(skips), list(pooled or [])
         x = bottleneck
         last = len(self.convs) - 1
         for position, conv in enumerate(self.convs):
@@ -173,4 +196,6 @@ class PhotoDecoder(nn.Module):
             conv_index = len(self.spec.channels) - position - 1  # convs before this point in the encoder
             if conv_index in self.spec.pools_after:
                 x = haar_unpool(x, pending.pop())
+                if self.spec.feature_skips:
+                    x = torch.cat([x, features.pop().to(x.dtype)], dim=1)
         return x

@@ -158,7 +158,7 @@ class PhotoStylizer:
         self.device = resolve_device(device)
         self.dtype = resolve_precision(precision, self.device)
         self.encoder = HaarEncoder(encoder if encoder is not None else vgg16(layers=["relu4_1"]))
-        expected = PhotoDecoderSpec.of(self.encoder)
+        expected = PhotoDecoderSpec.of(self.encoder, feature_skips=decoder.spec.feature_skips)
         if decoder.spec != expected:
             raise WeightsError(
                 f"the photo decoder has the shape {decoder.spec.as_dict()}, the encoder needs {expected}"
@@ -277,7 +277,7 @@ class PhotoStylizer:
         encoded = self._encode(padded, transform)
         clock = _lap(timings, "encode", clock)
         with torch.inference_mode(), torch.autocast(self.device.type, self.dtype, enabled=self.dtype != torch.float32):
-            decoded = self.decoder(encoded.bottleneck, encoded.skips)
+            decoded = self.decoder(encoded.bottleneck, encoded.skips, encoded.pooled)
         result: Tensor = decoded.float().cpu()[..., : size[0], : size[1]].clamp(0, 1)
         clock = _lap(timings, "decode", clock)
         if options.smooth:

@@ -71,7 +71,7 @@ class PhotoDecoderObjective:
         with autocast(self.device, self.dtype):
             with torch.no_grad():
                 target = self.encoder(images)
-            output = self.model(target.bottleneck, target.skips)
+            output = self.model(target.bottleneck, target.skips, target.pooled)
             again = self.encoder(output)
         pixels = F.mse_loss(output.float(), images)
         feature = images.new_zeros(())
@@ -89,7 +89,7 @@ class PhotoDecoderObjective:
         photo = photo[..., : photo.shape[-2] // stride * stride, : photo.shape[-1] // stride * stride]
         with torch.no_grad(), autocast(self.device, self.dtype):
             features = self.encoder(photo.to(self.device))
-            return self.model(features.bottleneck, features.skips).float().clamp(0, 1).cpu()  # type: ignore[no-any-return]
+            return self.model(features.bottleneck, features.skips, features.pooled).float().clamp(0, 1).cpu()  # type: ignore[no-any-return]
 
     def preview(self) -> Tensor:
         """The preview photo and its reconstruction side by side."""
