@@ -104,7 +104,7 @@ def test_photo_decoder_mirrors_the_encoder_and_trains() -> None:
     assert sum(float(parameter.grad.abs().sum()) for parameter in decoder.parameters() if parameter.grad is not None)
     with pytest.raises(ConfigError, match="the decoder needs 3 skips, got 2"):
         decoder(features.bottleneck, features.skips[:2], features.pooled)
-    with pytest.raises(ConfigError, match="pass WaveletFeatures.pooled"):
+    with pytest.raises(ConfigError, match=r"pass WaveletFeatures\.pooled"):
         decoder(features.bottleneck, features.skips)
     plain = PhotoDecoder(PhotoDecoderSpec.of(encoder, feature_skips=False))
     assert plain(features.bottleneck, features.skips).shape == (1, 3, 24, 40)

@@ -125,6 +125,8 @@ def test_labels_that_share_no_colour_are_refused() -> None:
     with pytest.raises(InputImageError, match="the photo's and the style's label images share no region colour"):
         label_regions(content_labels, style_labels, (16, 16), (16, 16))
     with pytest.raises(InputImageError, match="share no region colour"):
+        tiny_photo().stylize(gradient_image(32, 32), [style_photo(32, 32)], labels=(content_labels, style_labels))
+    with pytest.raises(InputImageError, match="the style's label image is 16x16 px but the style photo is 48x40"):
         tiny_photo().stylize(gradient_image(32, 32), [style_photo()], labels=(content_labels, style_labels))
 
 

@@ -52,8 +52,8 @@ def test_options_parse_levels_into_cascade_order() -> None:
     assert WCTOptions(levels=["relu1_1", "relu3_1"]).levels == ("relu3_1", "relu1_1")  # type: ignore[arg-type]
     assert parse_levels(" relu1_1 , relu2_1,") == ("relu2_1", "relu1_1")
     options = WCTOptions(levels="relu2_1,relu4_1", level_alphas="1,0.25")  # type: ignore[arg-type]
-    assert options.level_alphas == (1.0, 0.25)
-    assert options.alpha_at("relu4_1") == 1.0 and options.alpha_at("relu2_1") == 0.25
+    assert options.level_alphas == (0.25, 1.0)  # each alpha stays with the level it was given for
+    assert options.alpha_at("relu4_1") == 0.25 and options.alpha_at("relu2_1") == 1.0
     assert WCTOptions(alpha=0.3).alpha_at("relu1_1") == 0.3
     assert parse_alphas(None) is None and parse_alphas([0, 1]) == (0.0, 1.0)
 
@@ -218,3 +218,11 @@ def test_decoders_must_fit_their_level_and_the_encoder() -> None:
         WCTStylizer({"relu2_1": wide}, encoder=encoder, device="cpu")
     with pytest.raises(ConfigError, match="cache_size must be >= 0"):
         WCTStylizer(decoders, encoder=encoder, device="cpu", cache_size=-1)
+
+
+def test_masks_must_have_the_photos_shape() -> None:
+    stylizer = tiny_wct()
+    with pytest.raises(InputImageError, match="mask 1 is 40x20 px but the photo is 48x40"):
+        stylizer.stylize(gradient_image(40, 48), [gradient_image(40, 40)], masks=[torch.ones(1, 1, 20, 40)])
+    result = stylizer.stylize(gradient_image(40, 48), [gradient_image(40, 40)], masks=[torch.ones(1, 1, 80, 96)])
+    assert result.shape == (1, 3, 40, 48)

@@ -219,3 +219,33 @@ def test_a_one_pixel_region_is_refused() -> None:
     mask[..., 4, 4] = 1.0
     with pytest.raises(ConfigError, match=r"a region needs at least two feature pixels.*enlarge it or the image"):
         feature_statistics(correlated(23), mask)
+
+
+def test_a_region_too_small_to_measure_leaves_the_content_not_a_hole() -> None:
+    torch.manual_seed(3)
+    content = torch.rand(1, 8, 4, 4) + 0.5
+    style = feature_statistics(torch.rand(1, 8, 8, 8))
+    tiny = torch.zeros(1, 1, 4, 4)
+    tiny[..., 0, 0] = 1.0
+    result = whiten_and_colour(content, [style, style], masks=[tiny, 1.0 - tiny])
+    torch.testing.assert_close(result[..., 0, 0], content[..., 0, 0])
+    assert not torch.allclose(result[..., 2, 2], content[..., 2, 2])
+
+
+def test_whitening_runs_in_full_precision_under_autocast() -> None:
+    torch.manual_seed(4)
+    content, style = torch.randn(1, 16, 12, 12), torch.randn(1, 16, 12, 12) * 2 + 1
+    reference = whiten_and_colour(content, [feature_statistics(style)])
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        under = whiten_and_colour(content, [feature_statistics(style)])
+    assert under.dtype == torch.float32
+    torch.testing.assert_close(under, reference)
+
+
+def test_statistics_can_skip_the_padding() -> None:
+    torch.manual_seed(5)
+    content = torch.randn(1, 6, 10, 10)
+    style = feature_statistics(torch.randn(1, 6, 10, 10) + 3)
+    cropped = whiten_and_colour(content[..., :7, :8], [style])
+    padded = whiten_and_colour(content, [style], measured=(7, 8))
+    torch.testing.assert_close(padded[..., :7, :8], cropped)

@@ -33,7 +33,7 @@ from .base import Method, PreviousResult, ProgressCallback, check_runtime, singl
 from .decoders import LEVELS
 from .gatys import check_inputs
 from .stylizer import fit_output_size
-from .wct import MIN_STYLE_SIDE, check_style_sizes, parse_levels
+from .wct import MIN_STYLE_SIDE, check_aspect, check_style_sizes, parse_levels
 from .whitening import FeatureStatistics, feature_statistics, whiten_and_colour
 
 MAX_PIXELS = 16_000_000
@@ -227,10 +227,15 @@ class PhotoStylizer:
         check_style_sizes(styles)
         if weights is not None:
             normalised_blend(weights, len(styles))
+        for index, mask in enumerate(masks or ()):
+            check_aspect(f"mask {index + 1}", mask, content, "photo")
         if masks is not None and weights is not None and len(set(weights)) > 1:
             raise ConfigError("style weights and masks cannot be combined: the masks say where each style goes")
-        if labels is not None and (len(styles) != 1 or masks is not None):
-            raise ConfigError("label images pair regions of one style photo: give one style and no masks")
+        if labels is not None:
+            if len(styles) != 1 or masks is not None:
+                raise ConfigError("label images pair regions of one style photo: give one style and no masks")
+            check_aspect("the photo's label image", labels[0], content, "photo")
+            check_aspect("the style's label image", labels[1], styles[0], "style photo")
         timings = dict.fromkeys(("style", "encode", "decode", "smooth"), 0.0)
         clock = time.perf_counter()
         size = fit_output_size(content.shape[-2:], options.size)

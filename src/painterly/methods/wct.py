@@ -48,10 +48,15 @@ MIN_STYLE_SIDE = 32
 """A style image needs this many pixels on each side for its feature covariances to mean anything."""
 
 
+def level_names(value: Any) -> list[str]:
+    """``"relu4_1, relu2_1"`` or a sequence → the names as given (stripped, empty ones dropped)."""
+    items = [str(item).strip() for item in (value.split(",") if isinstance(value, str) else value)]
+    return [item for item in items if item]
+
+
 def parse_levels(value: Any) -> tuple[str, ...]:
     """``"relu4_1,relu2_1"`` or a sequence of names → the levels in cascade order (coarse first)."""
-    items = [str(item).strip() for item in (value.split(",") if isinstance(value, str) else value)]
-    items = [item for item in items if item]
+    items = level_names(value)
     if not items:
         raise ConfigError("choose at least one WCT level")
     for item in items:
@@ -99,13 +104,20 @@ class WCTOptions:
     def __post_init__(self) -> None:
         if not (0.0 <= self.alpha <= 1.0):
             raise ConfigError(f"alpha must be within 0..1, got {self.alpha}")
-        object.__setattr__(self, "levels", parse_levels(self.levels))
-        object.__setattr__(self, "level_alphas", parse_alphas(self.level_alphas))
-        if self.level_alphas is not None and len(self.level_alphas) != len(self.levels):
-            raise ConfigError(
-                f"give one level alpha per level: {len(self.level_alphas)} for {len(self.levels)} "
-                f"({', '.join(self.levels)})"
-            )
+        given = [
+            str(item).strip() for item in (self.levels.split(",") if isinstance(self.levels, str) else self.levels)
+        ]
+        levels = parse_levels(self.levels)
+        alphas = parse_alphas(self.level_alphas)
+        if alphas is not None:
+            if len(alphas) != len(levels):
+                raise ConfigError(
+                    f"give one level alpha per level: {len(alphas)} for {len(levels)} ({', '.join(levels)})"
+                )
+            by_level = dict(zip(given, alphas, strict=True))
+            alphas = tuple(by_level[layer] for layer in levels)  # each alpha stays with its level
+        object.__setattr__(self, "levels", levels)
+        object.__setattr__(self, "level_alphas", alphas)
         check_one_pass_options(self, COLOR_MODES)
 
     def alpha_at(self, layer: str) -> float:
@@ -130,6 +142,20 @@ class LevelEncoder(nn.Module):
             if name == self.layer:
                 break
         return x
+
+
+ASPECT_TOLERANCE = 0.02
+
+
+def check_aspect(what: str, image: Tensor, reference: Tensor, reference_name: str) -> None:
+    """A mask or label image may be at any scale, but it must have the shape (aspect ratio) of what it covers."""
+    height, width = int(image.shape[-2]), int(image.shape[-1])
+    target_height, target_width = int(reference.shape[-2]), int(reference.shape[-1])
+    if abs(width / height - target_width / target_height) > ASPECT_TOLERANCE * target_width / target_height:
+        raise InputImageError(
+            f"{what} is {width}x{height} px but the {reference_name} is {target_width}x{target_height}: it must have "
+            f"the {reference_name}'s shape (any scale)"
+        )
 
 
 def check_style_sizes(styles: Sequence[Tensor]) -> None:
@@ -247,6 +273,8 @@ class WCTStylizer:
         options = options or WCTOptions()
         check_inputs(content, styles, masks, None)
         check_style_sizes(styles)
+        for index, mask in enumerate(masks or ()):
+            check_aspect(f"mask {index + 1}", mask, content, "photo")
         if weights is not None:
             normalised_blend(weights, len(styles))
             if masks is not None and len(set(weights)) > 1:
@@ -279,7 +307,14 @@ class WCTStylizer:
             feature_masks = None
             if masks is not None:
                 feature_masks = [feature_mask(mask, size, features.shape[-2:]) for mask in masks]
-            target = whiten_and_colour(features, statistics[layer], weights, feature_masks, options.alpha_at(layer))
+            target = whiten_and_colour(
+                features,
+                statistics[layer],
+                weights,
+                feature_masks,
+                options.alpha_at(layer),
+                measured=feature_size_of(size, layer),
+            )
             clock = _lap(timings, "transform", clock)
             picture = self.decode(target, layer, **tiles)[..., : size[0], : size[1]].clamp(0, 1)
             clock = _lap(timings, "decode", clock)
@@ -298,10 +333,16 @@ def pad_to_stride(image: Tensor) -> Tensor:
     return pad_reflect(image, target_height - int(height), target_width - int(width))
 
 
-def feature_crop(features: Tensor, size: torch.Size | tuple[int, int], layer: str) -> Tensor:
-    """The part of a padded image's features that covers the unpadded ``size`` (padding is not the image)."""
+def feature_size_of(size: torch.Size | tuple[int, int], layer: str) -> tuple[int, int]:
+    """The part of a padded image's features at ``layer`` that covers the unpadded ``size`` (padding is not the
+    image)."""
     stride = level_stride(level_of(layer))
-    return features[..., : -(-int(size[0]) // stride), : -(-int(size[1]) // stride)]
+    return -(-int(size[0]) // stride), -(-int(size[1]) // stride)
+
+
+def feature_crop(features: Tensor, size: torch.Size | tuple[int, int], layer: str) -> Tensor:
+    height, width = feature_size_of(size, layer)
+    return features[..., :height, :width]
 
 
 def feature_mask(mask: Tensor, size: tuple[int, int], feature_size: torch.Size) -> Tensor:

@@ -1,11 +1,12 @@
 """The whitening and colouring transform (WCT, Li et al. 2017) on feature maps.
 
 Content features ``f`` (C x N, centred) are whitened, ``E_c D_c^-1/2 E_c^T f``, so that their covariance becomes the
-identity, then coloured with a style's covariance, ``E_s D_s^1/2 E_s^T``, and the style's mean is added. Statistics and
-matrices are computed in float64 (eigh of a C x C covariance); the transform is one C x C matrix and an offset, applied
-to the fp32 features. Eigenvalues below ``relative_cut`` times the mean eigenvalue are dropped: torchvision's VGG16 is
-not the normalised VGG19 of the reference code, so no absolute threshold fits every level, and flat regions or flat
-styles (rank-deficient covariances) must give a clean result rather than NaNs.
+identity, then coloured with a style's covariance, ``E_s D_s^1/2 E_s^T``, and the style's mean is added. Means and
+matrices are computed in float64 (eigh of a C x C covariance; its products are accumulated by an fp32 matmul of the
+centred features, whose error lies far below the eigenvalue cut); the transform is one C x C matrix and an offset,
+applied to the fp32 features. Eigenvalues below ``relative_cut`` times the mean eigenvalue are dropped: torchvision's
+VGG16 is not the normalised VGG19 of the reference code, so no absolute threshold fits every level, and flat regions or
+flat styles (rank-deficient covariances) must give a clean result rather than NaNs.
 
 >>> content, style = torch.randn(1, 8, 16, 16), 3 * torch.randn(1, 8, 16, 16) + 1
 >>> out = whiten_and_colour(content, [feature_statistics(style)])
@@ -93,7 +94,8 @@ def feature_statistics(
     # everything after in float64
     centred = flat - mean.float()[:, None]
     weighted = centred if weights is None else centred * weights
-    covariance = (weighted @ centred.T).double() / (total - 1)
+    with torch.autocast(features.device.type, enabled=False):  # fp32 even inside a bf16 region
+        covariance = (weighted @ centred.T).double() / (total - 1)
     eigenvalues, eigenvectors = symmetric_eigh(covariance)
     scale = float(eigenvalues.clamp_min(0).mean())
     keep = eigenvalues > max(relative_cut * scale, ABSOLUTE_FLOOR) if scale > ABSOLUTE_FLOOR else eigenvalues < -1
@@ -133,35 +135,46 @@ def whiten_and_colour(
     weights: Sequence[float] | None = None,
     masks: Sequence[Tensor] | None = None,
     alpha: float = 1.0,
+    *,
+    measured: tuple[int, int] | None = None,
 ) -> Tensor:
     """WCT of ``content`` (1, C, H, W) with ``styles``: blended by ``weights``, or each inside its mask.
 
     With masks (one (1, 1, h, w) map in [0, 1] per style, any size: brought to the features' size), style ``k`` acts
     where its mask is white, the content whitened by its statistics over that region; where the masks add up to less
-    than 1 the content remains. ``alpha`` mixes the result with the content (0: the content unchanged).
+    than 1 the content remains, as it does where a region too small to measure at this level (under two feature
+    pixels) is dropped. ``alpha`` mixes the result with the content (0: the content unchanged). ``measured`` (h, w):
+    without masks, take the content's statistics over ``[:h, :w]`` only (the rest is padding). Runs in fp32/float64
+    whatever autocast region it is called from.
     """
     if not styles:
         raise ConfigError("at least one style is needed")
     if not 0.0 <= alpha <= 1.0:
         raise ConfigError(f"alpha must be within 0..1, got {alpha}")
-    content = content.float()
-    if masks is None:
-        colouring, mean = blended_colouring(styles, weights)
-        result = apply_affine(content, *transform_matrix(feature_statistics(content), colouring, mean))
-    else:
-        if len(masks) != len(styles):
-            raise ConfigError(f"got {len(masks)} mask(s) for {len(styles)} style(s): give one mask per style")
-        size = (int(content.shape[-2]), int(content.shape[-1]))
-        maps = [resize_mask(mask.float(), size).clamp(0, 1) for mask in masks]
-        coverage = torch.stack(maps).sum(dim=0)
-        scale = 1.0 / coverage.clamp_min(1.0)
-        result = content * (1.0 - coverage * scale)
-        for style, region in zip(styles, maps, strict=True):
-            if float(region.sum()) < 2:
-                continue  # a mask that vanishes at this level's resolution leaves the content there
-            statistics = feature_statistics(content, region)
-            transformed = apply_affine(content, *transform_matrix(statistics, style.colouring(), style.mean))
-            result = result + region * scale * transformed
-    if alpha != 1.0:
-        result = alpha * result + (1.0 - alpha) * content
-    return result
+    with torch.autocast(content.device.type, enabled=False):
+        content = content.float()
+        if masks is None:
+            colouring, mean = blended_colouring(styles, weights)
+            visible = content if measured is None else content[..., : measured[0], : measured[1]]
+            colouring, mean = colouring.to(content.device), mean.to(content.device)
+            matrix, offset = transform_matrix(feature_statistics(visible), colouring, mean)
+            result = apply_affine(content, matrix, offset)
+        else:
+            if len(masks) != len(styles):
+                raise ConfigError(f"got {len(masks)} mask(s) for {len(styles)} style(s): give one mask per style")
+            size = (int(content.shape[-2]), int(content.shape[-1]))
+            maps = [resize_mask(mask.float().to(content.device), size).clamp(0, 1) for mask in masks]
+            kept = [(style, region) for style, region in zip(styles, maps, strict=True) if float(region.sum()) >= 2]
+            result = content
+            if kept:
+                coverage = torch.stack([region for _, region in kept]).sum(dim=0)
+                scale = 1.0 / coverage.clamp_min(1.0)
+                result = content * (1.0 - coverage * scale)
+                for style, region in kept:
+                    statistics = feature_statistics(content, region)
+                    colouring, mean = style.colouring().to(content.device), style.mean.to(content.device)
+                    transformed = apply_affine(content, *transform_matrix(statistics, colouring, mean))
+                    result = result + region * scale * transformed
+        if alpha != 1.0:
+            result = alpha * result + (1.0 - alpha) * content
+        return result

@@ -83,7 +83,7 @@ def transferred_features(features: Tensor) -> Tensor:
     """Each sample of (B, C, h, w) whitened and coloured with the statistics of the next sample (cyclically)."""
     from ..methods.whitening import apply_affine, feature_statistics, transform_matrix
 
-    with torch.no_grad():
+    with torch.no_grad(), torch.autocast(features.device.type, enabled=False):
         statistics = [feature_statistics(features[index : index + 1].float()) for index in range(features.shape[0])]
         results = []
         for index, own in enumerate(statistics):
