@@ -107,3 +107,27 @@ def pad_reflect(image: Tensor, bottom: int, right: int) -> Tensor:
         bottom -= step_bottom
         right -= step_right
     return image
+
+
+def pad_to_multiple(image: Tensor, stride: int) -> Tensor:
+    """``image`` (B, C, H, W) reflect-padded at the bottom and right to multiples of ``stride``, at least two strides
+    on each side (what an encoder with that overall stride needs)."""
+    height, width = int(image.shape[-2]), int(image.shape[-1])
+    target_height = max(2 * stride, -(-height // stride) * stride)
+    target_width = max(2 * stride, -(-width // stride) * stride)
+    return pad_reflect(image, target_height - height, target_width - width)
+
+
+def mask_at_features(mask: Tensor, size: tuple[int, int], feature_size: tuple[int, int], stride: int) -> Tensor:
+    """A mask (1, 1, H, W) of any scale brought to the output ``size``, padded as the image is
+    (:func:`pad_to_multiple`), then to the ``feature_size`` of a layer, in [0, 1]."""
+    mask = resize_mask(mask.float(), size) if tuple(mask.shape[-2:]) != size else mask.float()
+    return resize_mask(pad_to_multiple(mask, stride), feature_size).clamp(0, 1)
+
+
+def pixels_key(image: Tensor) -> str:
+    """A cache key of a tensor's values and shape (sha1 of its fp32 bytes)."""
+    import hashlib
+
+    digest = hashlib.sha1(image.detach().float().cpu().contiguous().numpy().tobytes()).hexdigest()
+    return f"{digest}-{tuple(image.shape)}"

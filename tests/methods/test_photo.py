@@ -10,7 +10,8 @@ import torch
 from painterly.encoders.haar import HaarEncoder, PhotoDecoder, PhotoDecoderSpec
 from painterly.errors import ConfigError, InputImageError, WeightsError
 from painterly.methods import photo
-from painterly.methods.photo import PhotoOptions, PhotoStylizer, label_regions, pad_to, parse_label_pair
+from painterly.methods.photo import PhotoOptions, PhotoStylizer, label_regions, parse_label_pair
+from painterly.ops import pad_to_multiple
 from tests.conftest import gradient_image, he_initialised, make_tiny_encoder
 
 TINY_SPEC = PhotoDecoderSpec((4, 4, 8, 8, 8, 8, 8, 8), (2, 4, 7), feature_skips=True)
@@ -78,7 +79,7 @@ def test_alpha_zero_is_the_plain_reconstruction() -> None:
     content = gradient_image(37, 45, seed=2)
     zero = stylizer.stylize(content, [style_photo()], options=PhotoOptions(alpha=0.0))
     with torch.no_grad():
-        features = stylizer.encoder(pad_to(content, 8))
+        features = stylizer.encoder(pad_to_multiple(content, 8))
         expected = stylizer.decoder(features.bottleneck, features.skips, features.pooled)[..., :37, :45].clamp(0, 1)
     torch.testing.assert_close(zero, expected, atol=1e-5, rtol=0)
     full = stylizer.stylize(content, [style_photo()], options=PhotoOptions(alpha=1.0))

@@ -12,10 +12,10 @@ from painterly.methods.wct import (
     LevelEncoder,
     WCTOptions,
     WCTStylizer,
-    pad_to_stride,
     parse_alphas,
     parse_levels,
 )
+from painterly.ops import pad_to_multiple
 from tests.conftest import gradient_image, he_initialised, make_tiny_encoder
 
 TINY_LEVEL_CHANNELS = {"relu1_1": 4, "relu2_1": 8, "relu3_1": 8, "relu4_1": 8}
@@ -131,7 +131,7 @@ def reconstruction_cascade(stylizer: WCTStylizer, content: torch.Tensor, levels:
     height, width = content.shape[-2:]
     with torch.no_grad():
         for layer in levels:
-            features = LevelEncoder(encoder, layer)(pad_to_stride(picture))
+            features = LevelEncoder(encoder, layer)(pad_to_multiple(picture, 8))
             picture = stylizer.decoders[layer](features)[..., :height, :width].clamp(0, 1)
     return picture
 

@@ -16,9 +16,7 @@ the decoder run in tiles whose halo exceeds their receptive fields, so the tiled
 
 from __future__ import annotations
 
-import hashlib
 import math
-import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -41,9 +39,9 @@ from ..image.color import (
 )
 from ..image.io import resize_long_side, resize_to
 from ..losses import normalised_blend
-from ..ops import masked_mean_std, mean_std, pad_reflect, renormalise, resize_mask
+from ..ops import mask_at_features, masked_mean_std, mean_std, pad_to_multiple, pixels_key, renormalise, resize_mask
 from ..tiling import ALIGN, decode_in_tiles, encode_in_tiles
-from .base import Method, PreviousResult, ProgressCallback, single_image_styles
+from .base import Method, PreviousResult, ProgressCallback, StageClock, single_image_styles
 from .decoders import Decoder
 from .gatys import check_inputs
 from .stylizer import DEFAULT_MAX_PASS_PIXELS, check_one_pass_options, fit_output_size
@@ -141,11 +139,6 @@ class ArbitraryOptions:
         check_one_pass_options(self, COLOR_MODES)
 
 
-def padded_size(height: int, width: int) -> tuple[int, int]:
-    """The size the encoder sees: a multiple of its stride, at least 16 px."""
-    return max(16, -(-height // ENCODER_STRIDE) * ENCODER_STRIDE), max(16, -(-width // ENCODER_STRIDE) * ENCODER_STRIDE)
-
-
 class Bottleneck(nn.Module):
     """The encoder's relu4_1 features alone (a module that returns one tensor)."""
 
@@ -211,8 +204,7 @@ class ArbitraryStylizer:
         self, style: Tensor, *, tile_size: int | None = None, max_pass_pixels: int = DEFAULT_MAX_PASS_PIXELS
     ) -> StyleStatistics:
         """Statistics of a style image (1, 3, H, W) as given (sized and coloured), cached by its pixels."""
-        key = hashlib.sha1(style.detach().float().cpu().contiguous().numpy().tobytes()).hexdigest()
-        key += f"-{tuple(style.shape)}-{self.dtype}"
+        key = f"{pixels_key(style)}-{self.dtype}"
         cached = self._cache.get(key)
         if cached is not None:
             self._cache.move_to_end(key)
@@ -228,10 +220,10 @@ class ArbitraryStylizer:
     def encode(
         self, image: Tensor, *, tile_size: int | None = None, max_pass_pixels: int = DEFAULT_MAX_PASS_PIXELS
     ) -> Tensor:
-        """relu4_1 features (1, C, H'/8, W'/8) in fp32 of ``image`` reflect-padded to :func:`padded_size`."""
+        """relu4_1 features (1, C, H'/8, W'/8) in fp32 of ``image`` reflect-padded to multiples of 8 (>= 16 px)."""
         return encode_in_tiles(
             lambda part: self._run(self.encoder, part),
-            self._pad(image),
+            pad_to_multiple(image, ENCODER_STRIDE),
             stride=ENCODER_STRIDE,
             channels=self.decoder.spec.in_channels,
             halo=self.halo,
@@ -270,8 +262,7 @@ class ArbitraryStylizer:
             raise ConfigError("style weights and masks cannot be combined: the masks say where each style goes")
         mode = options.color
         tile_size, max_pass_pixels = options.tile_size, options.max_pass_pixels
-        timings: dict[str, float] = {}
-        clock = time.perf_counter()
+        clock = StageClock("style", "encode", "transfer", "decode", "colors")
         size = fit_output_size(content.shape[-2:], options.size)
         content = content.float()
         content = resize_to(content, size) if size != tuple(content.shape[-2:]) else content
@@ -280,32 +271,28 @@ class ArbitraryStylizer:
         for style in styles:
             prepared = resize_long_side(prepare_style_colors(style.float(), content, mode), style_long_side)
             statistics.append(self.style_statistics(prepared, tile_size=tile_size, max_pass_pixels=max_pass_pixels))
-        clock = _lap(timings, "style", clock)
+        clock.lap("style")
         network_input = prepare_content_colors(content, mode)
         features = self.encode(network_input, tile_size=tile_size, max_pass_pixels=max_pass_pixels)
-        clock = _lap(timings, "encode", clock)
+        clock.lap("encode")
         feature_masks = None
         if masks is not None:
-            feature_masks = [self._feature_mask(mask, size, features.shape[-2:]) for mask in masks]
+            shape = (int(features.shape[-2]), int(features.shape[-1]))
+            feature_masks = [mask_at_features(mask, size, shape, ENCODER_STRIDE) for mask in masks]
         target = transfer_features(features, statistics, weights, feature_masks, options.alpha)
-        clock = _lap(timings, "transfer", clock)
+        clock.lap("transfer")
         decoded = self.decode(target, tile_size=tile_size, max_pass_pixels=max_pass_pixels)
-        clock = _lap(timings, "decode", clock)
+        clock.lap("decode")
         result = finish_colors(decoded[..., : size[0], : size[1]].clamp(0, 1), content, mode).clamp(0, 1)
         if options.palette and mode == "none" and options.alpha > 0:
             result = self._match_palette(result, styles, weights, masks, size, options.alpha)
-        _lap(timings, "colors", clock)
-        self.timings = timings
+        clock.lap("colors")
+        self.timings = clock.timings
         return result
 
     # -- helpers ------------------------------------------------------------------------------------------------
     def _run(self, module: nn.Module, tensor: Tensor) -> Tensor:
         return run_inference(module, tensor, self.device, self.dtype)
-
-    def _pad(self, image: Tensor) -> Tensor:
-        height, width = image.shape[-2:]
-        target_height, target_width = padded_size(height, width)
-        return pad_reflect(image, target_height - height, target_width - width)
 
     @staticmethod
     def _match_palette(
@@ -327,17 +314,6 @@ class ArbitraryStylizer:
             for style, mask in zip(styles, maps, strict=True):
                 matched = matched + mask * scale * match_palette(picture, palette([style], [1.0]))
         return (alpha * matched + (1.0 - alpha) * picture).clamp(0, 1)
-
-    def _feature_mask(self, mask: Tensor, size: tuple[int, int], feature_size: torch.Size) -> Tensor:
-        """A mask (1, 1, H, W) brought to the output size, padded like the image, then to the feature size."""
-        mask = resize_mask(mask.float(), size) if tuple(mask.shape[-2:]) != size else mask.float()
-        return resize_mask(self._pad(mask), (int(feature_size[0]), int(feature_size[1]))).clamp(0, 1)
-
-
-def _lap(timings: dict[str, float], stage: str, started: float) -> float:
-    now = time.perf_counter()
-    timings[stage] = now - started
-    return now
 
 
 class PreparedArbitraryStyle:

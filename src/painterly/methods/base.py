@@ -17,6 +17,7 @@ one-pass methods ignore it and the caller blends their result with it.
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -133,3 +134,16 @@ def single_image_styles(styles: Sequence[Any]) -> list[Tensor]:
             shape = tuple(style.shape) if isinstance(style, torch.Tensor) else type(style).__name__
             raise ConfigError(f"style {index + 1} must be a (1, 3, H, W) image tensor, got {shape}")
     return list(styles)
+
+
+class StageClock:
+    """Seconds per named stage of one call: ``lap("encode")`` adds the time since the previous lap to that stage."""
+
+    def __init__(self, *stages: str) -> None:
+        self.timings = dict.fromkeys(stages, 0.0)
+        self._last = time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.timings[stage] = self.timings.get(stage, 0.0) + now - self._last
+        self._last = now

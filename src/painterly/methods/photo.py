@@ -11,8 +11,6 @@ guided-filter smoothing with the photo as guide.
 
 from __future__ import annotations
 
-import hashlib
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,8 +26,8 @@ from ..errors import ConfigError, InputImageError, WeightsError
 from ..image.io import resize_long_side, resize_to
 from ..image.smoothing import guided_filter
 from ..losses import normalised_blend
-from ..ops import pad_reflect, resize_mask
-from .base import Method, PreviousResult, ProgressCallback, check_runtime, single_image_styles
+from ..ops import mask_at_features, pad_to_multiple, pixels_key, resize_mask
+from .base import Method, PreviousResult, ProgressCallback, StageClock, check_runtime, single_image_styles
 from .decoders import LEVELS
 from .gatys import check_inputs
 from .stylizer import fit_output_size
@@ -124,21 +122,8 @@ def label_regions(
     return pairs
 
 
-def pixels_key(image: Tensor) -> str:
-    """A key of an image's pixels and shape (for caches)."""
-    digest = hashlib.sha1(image.detach().float().cpu().contiguous().numpy().tobytes()).hexdigest()
-    return f"{digest}{tuple(image.shape)}"
-
-
 def feature_size(features: Tensor) -> tuple[int, int]:
     return int(features.shape[-2]), int(features.shape[-1])
-
-
-def pad_to(image: Tensor, stride: int) -> Tensor:
-    height, width = int(image.shape[-2]), int(image.shape[-1])
-    target_height = max(2 * stride, -(-height // stride) * stride)
-    target_width = max(2 * stride, -(-width // stride) * stride)
-    return pad_reflect(image, target_height - height, target_width - width)
 
 
 class PhotoStylizer:
@@ -177,7 +162,7 @@ class PhotoStylizer:
 
     def style_levels(self, style: Tensor) -> dict[str, Tensor]:
         """The style photo's features at every relu{k}_1 (padding cropped off), fp32."""
-        padded = pad_to(style, self.stride)
+        padded = pad_to_multiple(style, self.stride)
         features = self._encode(padded).levels
         result = {}
         for layer, value in features.items():
@@ -236,8 +221,7 @@ class PhotoStylizer:
                 raise ConfigError("label images pair regions of one style photo: give one style and no masks")
             check_aspect("the photo's label image", labels[0], content, "photo")
             check_aspect("the style's label image", labels[1], styles[0], "style photo")
-        timings = dict.fromkeys(("style", "encode", "decode", "smooth"), 0.0)
-        clock = time.perf_counter()
+        clock = StageClock("style", "encode", "decode", "smooth")
         size = fit_output_size(content.shape[-2:], options.size)
         if size[0] * size[1] > MAX_PIXELS:
             raise InputImageError(
@@ -257,8 +241,8 @@ class PhotoStylizer:
         statistics, region_masks = cached
         if region_masks is None and masks is not None:
             region_masks = list(masks)
-        clock = _lap(timings, "style", clock)
-        padded = pad_to(content, self.stride)
+        clock.lap("style")
+        padded = pad_to_multiple(content, self.stride)
 
         def transform(layer: str, features: Tensor) -> Tensor:
             if layer not in statistics:
@@ -266,9 +250,7 @@ class PhotoStylizer:
             feature_masks = None
             if region_masks is not None:
                 shape = feature_size(features)
-                feature_masks = [
-                    resize_mask(pad_to(resize_mask(m.float(), size), self.stride), shape) for m in region_masks
-                ]
+                feature_masks = [mask_at_features(mask, size, shape, self.stride) for mask in region_masks]
             chosen = [(index, item) for index, item in enumerate(statistics[layer]) if item is not None]
             if not chosen:
                 return features
@@ -280,22 +262,16 @@ class PhotoStylizer:
             return result.to(features.dtype)
 
         encoded = self._encode(padded, transform)
-        clock = _lap(timings, "encode", clock)
+        clock.lap("encode")
         with torch.inference_mode(), torch.autocast(self.device.type, self.dtype, enabled=self.dtype != torch.float32):
             decoded = self.decoder(encoded.bottleneck, encoded.skips, encoded.pooled)
         result: Tensor = decoded.float().cpu()[..., : size[0], : size[1]].clamp(0, 1)
-        clock = _lap(timings, "decode", clock)
+        clock.lap("decode")
         if options.smooth:
             result = guided_filter(content, result, radius=options.smooth_radius, eps=options.smooth_eps).clamp(0, 1)
-        _lap(timings, "smooth", clock)
-        self.timings = timings
+        clock.lap("smooth")
+        self.timings = clock.timings
         return result
-
-
-def _lap(timings: dict[str, float], stage: str, started: float) -> float:
-    now = time.perf_counter()
-    timings[stage] += now - started
-    return now
 
 
 class PreparedPhotoStyle:

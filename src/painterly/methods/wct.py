@@ -15,9 +15,7 @@ statistics come from the whole feature map, so the tiled result equals the until
 
 from __future__ import annotations
 
-import hashlib
 import math
-import time
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -33,10 +31,10 @@ from ..errors import ConfigError, InputImageError, WeightsError
 from ..image.color import COLOR_MODES, ColorMode, finish_colors, prepare_content_colors, prepare_style_colors
 from ..image.io import resize_long_side, resize_to
 from ..losses import normalised_blend
-from ..ops import pad_reflect, resize_mask
+from ..ops import mask_at_features, pad_to_multiple, pixels_key
 from ..tiling import ALIGN, decode_in_tiles, encode_in_tiles
-from .arbitrary import TILE_HALO, padded_size
-from .base import Method, PreviousResult, ProgressCallback, single_image_styles
+from .arbitrary import ENCODER_STRIDE, TILE_HALO
+from .base import Method, PreviousResult, ProgressCallback, StageClock, single_image_styles
 from .decoders import LEVELS, Decoder, level_of, level_stride
 from .gatys import check_inputs
 from .stylizer import DEFAULT_MAX_PASS_PIXELS, check_one_pass_options, fit_output_size
@@ -244,13 +242,14 @@ class WCTStylizer:
         self, style: Tensor, layer: str, *, tile_size: int | None = None, max_pass_pixels: int = DEFAULT_MAX_PASS_PIXELS
     ) -> FeatureStatistics:
         """Mean and covariance eigenpairs of a style image's features at ``layer``, cached by its pixels."""
-        key = hashlib.sha1(style.detach().float().cpu().contiguous().numpy().tobytes()).hexdigest()
-        key += f"-{tuple(style.shape)}-{layer}-{self.dtype}"
+        key = f"{pixels_key(style)}-{layer}-{self.dtype}"
         cached = self._cache.get(key)
         if cached is not None:
             self._cache.move_to_end(key)
             return cached
-        features = self.encode(pad_to_stride(style), layer, tile_size=tile_size, max_pass_pixels=max_pass_pixels)
+        features = self.encode(
+            pad_to_multiple(style, ENCODER_STRIDE), layer, tile_size=tile_size, max_pass_pixels=max_pass_pixels
+        )
         visible = feature_crop(features, style.shape[-2:], layer)
         statistics = feature_statistics(visible)
         if self.cache_size:
@@ -287,8 +286,7 @@ class WCTStylizer:
             )
         mode = options.color
         tiles: dict[str, Any] = {"tile_size": options.tile_size, "max_pass_pixels": options.max_pass_pixels}
-        timings = dict.fromkeys(("style", "encode", "transform", "decode", "colors"), 0.0)
-        clock = time.perf_counter()
+        clock = StageClock("style", "encode", "transform", "decode", "colors")
         size = fit_output_size(content.shape[-2:], options.size)
         content = content.float()
         content = resize_to(content, size) if size != tuple(content.shape[-2:]) else content
@@ -299,14 +297,15 @@ class WCTStylizer:
         statistics = {
             layer: [self.style_statistics(style, layer, **tiles) for style in prepared] for layer in options.levels
         }
-        clock = _lap(timings, "style", clock)
+        clock.lap("style")
         picture = prepare_content_colors(content, mode)
         for step, layer in enumerate(options.levels):
-            features = self.encode(pad_to_stride(picture), layer, **tiles)
-            clock = _lap(timings, "encode", clock)
+            features = self.encode(pad_to_multiple(picture, ENCODER_STRIDE), layer, **tiles)
+            clock.lap("encode")
             feature_masks = None
             if masks is not None:
-                feature_masks = [feature_mask(mask, size, features.shape[-2:]) for mask in masks]
+                shape = (int(features.shape[-2]), int(features.shape[-1]))
+                feature_masks = [mask_at_features(mask, size, shape, ENCODER_STRIDE) for mask in masks]
             target = whiten_and_colour(
                 features,
                 statistics[layer],
@@ -315,22 +314,15 @@ class WCTStylizer:
                 options.alpha_at(layer),
                 measured=feature_size_of(size, layer),
             )
-            clock = _lap(timings, "transform", clock)
+            clock.lap("transform")
             picture = self.decode(target, layer, **tiles)[..., : size[0], : size[1]].clamp(0, 1)
-            clock = _lap(timings, "decode", clock)
+            clock.lap("decode")
             if progress is not None:
                 progress({"level": layer, "done": step + 1, "of": len(options.levels)})
         result = finish_colors(picture, content, mode).clamp(0, 1)
-        _lap(timings, "colors", clock)
-        self.timings = timings
+        clock.lap("colors")
+        self.timings = clock.timings
         return result
-
-
-def pad_to_stride(image: Tensor) -> Tensor:
-    """``image`` reflect-padded to the encoder's stride (8) and at least 16 px."""
-    height, width = image.shape[-2:]
-    target_height, target_width = padded_size(int(height), int(width))
-    return pad_reflect(image, target_height - int(height), target_width - int(width))
 
 
 def feature_size_of(size: torch.Size | tuple[int, int], layer: str) -> tuple[int, int]:
@@ -343,18 +335,6 @@ def feature_size_of(size: torch.Size | tuple[int, int], layer: str) -> tuple[int
 def feature_crop(features: Tensor, size: torch.Size | tuple[int, int], layer: str) -> Tensor:
     height, width = feature_size_of(size, layer)
     return features[..., :height, :width]
-
-
-def feature_mask(mask: Tensor, size: tuple[int, int], feature_size: torch.Size) -> Tensor:
-    """A mask (1, 1, H, W) brought to the output size, padded like the image, then to the feature size."""
-    mask = resize_mask(mask.float(), size) if tuple(mask.shape[-2:]) != size else mask.float()
-    return resize_mask(pad_to_stride(mask), (int(feature_size[0]), int(feature_size[1]))).clamp(0, 1)
-
-
-def _lap(timings: dict[str, float], stage: str, started: float) -> float:
-    now = time.perf_counter()
-    timings[stage] += now - started
-    return now
 
 
 class PreparedWCTStyle:

@@ -167,12 +167,9 @@ class LevelDecodersObjective:
 
     def encode_to(self, image: Tensor, layer: str) -> Tensor:
         """``image``'s features at ``layer``, running the encoder no deeper than that layer."""
-        x = (image - self.encoder.mean) / self.encoder.std
-        for name, module in self.encoder.body.named_children():
-            x = module(x)
-            if name == layer:
-                return x  # type: ignore[no-any-return]
-        raise ConfigError(f"the encoder has no layer {layer}")
+        from ..methods.wct import LevelEncoder
+
+        return LevelEncoder(self.encoder, layer)(image)  # type: ignore[no-any-return]
 
     def preview(self) -> Tensor:
         """The preview photo, then its reconstruction from each level, side by side."""
