@@ -269,7 +269,7 @@ SHIPPED: dict[str, ShippedEntry] = {
         card="wct_decoders.md",
         description="WCT reconstruction decoders, one per VGG16 level relu1_1..relu4_1 (universal style transfer)",
         license=_OWN_LICENSE,
-        sha256="PENDING",
+        sha256="19c2e6d488eb04fc4e3ef76fa59a06100295d77a285ba9b51c6359bbb28a00c9",
         override="PAINTERLY_WCT_DECODERS",
     ),
     "photo_decoder": ShippedEntry(
@@ -278,7 +278,7 @@ SHIPPED: dict[str, ShippedEntry] = {
         card="photo_decoder.md",
         description="wavelet (Haar) decoder of the photorealistic mode, relu4_1 of VGG16 with Haar pooling to pixels",
         license=_OWN_LICENSE,
-        sha256="PENDING",
+        sha256="a10e187acca35d6b53165acf47b2ff24833975da3ff801d6bbe8bbe88a31e13e",
         override="PAINTERLY_PHOTO_DECODER",
     ),
 }

@@ -39,10 +39,11 @@ COMMON_FLAGS = {
     "iterations": "iterations",
     "frame_iterations": "frame_iterations",
     "level_alphas": "level_alphas",
+    "levels": "levels",
     "smooth": "smooth",
     "labels": "labels",
 }
-STYLE_ONLY_FLAGS = ("alpha", "palette", "level_alphas", "smooth", "labels")
+STYLE_ONLY_FLAGS = ("alpha", "palette", "level_alphas", "levels", "smooth", "labels")
 
 
 @dataclass(frozen=True)
@@ -101,8 +102,13 @@ def selection_options(function: Command) -> Command:
             help=("With --style (adain, wct, photo): 0 keeps the photo's features, 1 takes the style's."),
         ),
         click.option(
+            "--levels",
+            help="wct, photo: the VGG16 levels to whiten and colour, e.g. relu4_1,relu3_1,relu2_1,relu1_1 "
+            "[wct: relu3_1,relu2_1,relu1_1; photo: all four].",
+        ),
+        click.option(
             "--level-alphas",
-            help="wct: one alpha per level, coarse to fine (relu4_1,relu3_1,relu2_1,relu1_1), e.g. 1,0.8,0.6,0.4.",
+            help="wct: one alpha per level of --levels, in the same order, e.g. 0.6,0.8,1.",
         ),
         click.option(
             "--smooth/--no-smooth",

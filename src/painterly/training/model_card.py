@@ -229,7 +229,14 @@ def render_photo_decoder_card(info: Mapping[str, Any]) -> str:
         "## Network and training",
         "",
         f"- Decoder: full-width mirror of VGG16 to relu4_1, {int(info.get('parameters', 0)):,} parameters, "
-        "reflection padding, Haar unpooling; stored in fp16.",
+        "reflection padding, Haar unpooling"
+        + (
+            "; after each unpooling the features that entered that pooling are concatenated (WCT2's cat5), so flat "
+            "regions, whose deep features say little, keep their colour"
+            if info.get("feature_skips")
+            else ""
+        )
+        + "; stored in fp16.",
         f"- Loss: pixel MSE (weight {settings.get('pixel_weight', 0):g}) plus feature MSE at relu1_1..relu4_1 of the "
         "wavelet encoder, relative to the features' mean square and averaged "
         f"(weight {settings.get('feature_weight', 0):g}).",

@@ -176,6 +176,7 @@ def train_photo_decoder(
             "losses": weights.as_dict(),
             "precision": str(dtype).removeprefix("torch."),
             "parameters": parameter_count(decoder),
+            "feature_skips": decoder.spec.feature_skips,
         }
         if evaluation_folder is not None:
             info["psnr"] = evaluate_photo_psnr(objective, evaluation_folder)
