@@ -49,7 +49,7 @@ def test_stylize_with_wct_writes_an_image(files: dict[str, Path], tmp_path: Path
     assert stylize(files, output, "--style", str(files["a"]), "--method", "wct") == 0
     single = read(output)
     assert single.shape == (45, 61, 3)
-    assert stylize(files, output, "--style", str(files["a"]), "--method", "wct", "--level-alphas", "1,0.5,0.5,0") == 0
+    assert stylize(files, output, "--style", str(files["a"]), "--method", "wct", "--level-alphas", "1,0.5,0") == 0
     assert not np.array_equal(read(output), single)
     arguments = ["--style", f"{files['a']}:0.5", "--style", f"{files['b']}:0.5", "--method", "wct", "--size", "32"]
     assert stylize(files, output, *arguments) == 0
@@ -76,7 +76,7 @@ def test_stylize_with_photo_smooth_and_labels(files: dict[str, Path], tmp_path: 
     ("arguments", "message", "code"),
     [
         (["--method", "wct", "--level-alphas", "1,2"], "level alphas must be numbers within 0..1, got '1,2'", 2),
-        (["--method", "wct", "--level-alphas", "1,0.5"], "give one level alpha per level: 2 for 4", 2),
+        (["--method", "wct", "--level-alphas", "1,0.5"], "give one level alpha per level: 2 for 3", 2),
         (["--method", "wct", "--smooth"], "--smooth does not apply to method 'wct'", 2),
         (["--method", "adain", "--level-alphas", "1"], "--level-alphas does not apply to method 'adain'", 2),
         (["--method", "photo", "--level-alphas", "1"], "--level-alphas does not apply to method 'photo'", 2),
@@ -135,7 +135,7 @@ def test_wct_and_photo_are_registered() -> None:
         method = get_method(name)
         assert method.options_type is options_type and method.style_kind == "images"
         assert method.strength_field == "alpha" and method.weights == weights
-    assert get_method("wct").options(None, level_alphas="1,1,0.5,0", size=40).level_alphas == (1.0, 1.0, 0.5, 0.0)
+    assert get_method("wct").options(None, level_alphas="1,0.5,0", size=40).level_alphas == (1.0, 0.5, 0.0)
     assert get_method("photo").options(None, smooth=True, labels="a.png:b.png").labels == (Path("a.png"), Path("b.png"))
 
 

@@ -9,6 +9,7 @@ from painterly.errors import ConfigError, InputImageError, WeightsError
 from painterly.methods.decoders import LEVELS, Decoder, decoder_for_level, level_of
 from painterly.methods.wct import (
     CASCADE,
+    DEFAULT_LEVELS,
     LevelEncoder,
     WCTOptions,
     WCTStylizer,
@@ -47,7 +48,8 @@ def style_image(height: int = 40, width: int = 48, seed: int = 1) -> torch.Tenso
 
 
 def test_options_parse_levels_into_cascade_order() -> None:
-    assert WCTOptions().levels == CASCADE == ("relu4_1", "relu3_1", "relu2_1", "relu1_1")
+    assert CASCADE == ("relu4_1", "relu3_1", "relu2_1", "relu1_1")
+    assert WCTOptions().levels == DEFAULT_LEVELS == ("relu3_1", "relu2_1", "relu1_1") and WCTOptions().alpha == 1.0
     assert WCTOptions(levels="relu2_1,relu4_1").levels == ("relu4_1", "relu2_1")  # type: ignore[arg-type]
     assert WCTOptions(levels=["relu1_1", "relu3_1"]).levels == ("relu3_1", "relu1_1")  # type: ignore[arg-type]
     assert parse_levels(" relu1_1 , relu2_1,") == ("relu2_1", "relu1_1")
@@ -61,7 +63,7 @@ def test_options_parse_levels_into_cascade_order() -> None:
 @pytest.mark.parametrize(
     ("values", "message"),
     [
-        ({"level_alphas": "1,0.5"}, r"give one level alpha per level: 2 for 4 \(relu4_1, relu3_1, relu2_1, relu1_1\)"),
+        ({"level_alphas": "1,0.5"}, r"give one level alpha per level: 2 for 3 \(relu3_1, relu2_1, relu1_1\)"),
         ({"levels": "relu4_1", "level_alphas": (1.0, 1.0)}, "give one level alpha per level: 2 for 1"),
         ({"level_alphas": "1,0.5,x,1"}, "level alphas must be numbers, got '1,0.5,x,1'"),
         ({"level_alphas": "1,2,0,0"}, r"level alphas must be numbers within 0\.\.1"),
@@ -139,10 +141,10 @@ def reconstruction_cascade(stylizer: WCTStylizer, content: torch.Tensor, levels:
 def test_alpha_zero_is_the_cascade_of_reconstructions() -> None:
     stylizer = tiny_wct()
     content = gradient_image(37, 45, seed=2)
-    zero = stylizer.stylize(content, [style_image()], options=WCTOptions(alpha=0.0))
+    zero = stylizer.stylize(content, [style_image()], options=WCTOptions(alpha=0.0, levels=CASCADE))
     expected = reconstruction_cascade(stylizer, content, CASCADE)
     torch.testing.assert_close(zero, expected, atol=1e-5, rtol=0)
-    by_level = WCTOptions(alpha=1.0, level_alphas=(0.0, 0.0, 0.0, 0.0))
+    by_level = WCTOptions(alpha=1.0, levels=CASCADE, level_alphas=(0.0, 0.0, 0.0, 0.0))
     torch.testing.assert_close(stylizer.stylize(content, [style_image()], options=by_level), zero, atol=1e-6, rtol=0)
     two = WCTOptions(alpha=0.0, levels=("relu3_1", "relu1_1"))
     torch.testing.assert_close(
@@ -156,10 +158,10 @@ def test_alpha_zero_is_the_cascade_of_reconstructions() -> None:
 def test_level_alphas_override_alpha() -> None:
     stylizer = tiny_wct()
     content, style = gradient_image(32, 40, seed=3), style_image()
-    full = stylizer.stylize(content, [style], options=WCTOptions(alpha=1.0))
-    ones = stylizer.stylize(content, [style], options=WCTOptions(alpha=0.0, level_alphas=(1, 1, 1, 1)))
+    full = stylizer.stylize(content, [style], options=WCTOptions(alpha=1.0, levels=CASCADE))
+    ones = stylizer.stylize(content, [style], options=WCTOptions(alpha=0.0, levels=CASCADE, level_alphas=(1, 1, 1, 1)))
     torch.testing.assert_close(ones, full, atol=1e-6, rtol=0)
-    mixed = stylizer.stylize(content, [style], options=WCTOptions(alpha=1.0, level_alphas=(1, 0, 0, 0)))
+    mixed = stylizer.stylize(content, [style], options=WCTOptions(alpha=1.0, levels=CASCADE, level_alphas=(1, 0, 0, 0)))
     assert not torch.allclose(mixed, full, atol=1e-3)
 
 
@@ -176,7 +178,7 @@ def test_blends_masks_and_the_style_cache() -> None:
     mask[..., :24] = 1.0
     masked = stylizer.stylize(content, [first, second], masks=[mask, 1 - mask], options=options)
     assert masked.shape == (1, 3, 32, 48)
-    assert len(stylizer._cache) == 2 * len(LEVELS)
+    assert len(stylizer._cache) == 2 * len(DEFAULT_LEVELS)
     with pytest.raises(ConfigError, match="style weights and masks cannot be combined"):
         stylizer.stylize(content, [first, second], weights=[0.3, 0.7], masks=[mask, 1 - mask], options=options)
 
