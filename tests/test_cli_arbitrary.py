@@ -63,7 +63,20 @@ def test_stylize_with_any_painting_blends_alpha_and_masks(
     def run(*arguments: str) -> np.ndarray:
         output = tmp_path / "out.png"
         assert (
-            main(["stylize", str(files["photo"]), "-o", str(output), "--overwrite", "--precision", "fp32", *arguments])
+            main(
+                [
+                    "stylize",
+                    str(files["photo"]),
+                    "-o",
+                    str(output),
+                    "--overwrite",
+                    "--precision",
+                    "fp32",
+                    "--method",
+                    "adain",
+                    *arguments,
+                ]
+            )
             == 0
         )
         return read(output)
@@ -81,7 +94,8 @@ def test_stylize_with_any_painting_blends_alpha_and_masks(
     output = tmp_path / "wide_out.png"
 
     def run_wide(*arguments: str) -> np.ndarray:
-        assert main(["stylize", str(wide), "-o", str(output), "--overwrite", "--precision", "fp32", *arguments]) == 0
+        command = ["stylize", str(wide), "-o", str(output), "--overwrite", "--precision", "fp32", "--method", "adain"]
+        assert main([*command, *arguments]) == 0
         return read(output)
 
     masked = run_wide("--style", str(files["a"]), "--mask", str(mask))  # white: the left 30 columns
@@ -138,7 +152,16 @@ def test_stylize_style_bad_decoder_files(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    base = ["stylize", str(files["photo"]), "--style", str(files["a"]), "-o", str(tmp_path / "o.png")]
+    base = [
+        "stylize",
+        str(files["photo"]),
+        "--style",
+        str(files["a"]),
+        "--method",
+        "adain",
+        "-o",
+        str(tmp_path / "o.png"),
+    ]
     bad = tmp_path / "bad.safetensors"
     bad.write_bytes(b"nope")
     assert main([*base, "--model", str(bad)]) == 5
@@ -199,7 +222,8 @@ def test_train_arbitrary_cli_end_to_end(
     out = tmp_path / "styled.png"
     photo = str(photos / "p0.jpg")
     model = str(run / "decoder.safetensors")
-    assert main(["stylize", photo, "--style", str(styles / "starry_night.png"), "--model", model, "-o", str(out)]) == 0
+    painting = str(styles / "starry_night.png")
+    assert main(["stylize", photo, "--style", painting, "--method", "adain", "--model", model, "-o", str(out)]) == 0
     fine_tune = [*common[:7], str(tmp_path / "fine"), *common[8:], "--init-from", model, "--steps", "1"]
     assert main(fine_tune) == 0
     assert (
