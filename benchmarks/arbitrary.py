@@ -224,7 +224,7 @@ def photo_section(args: argparse.Namespace, workdir: Path) -> None:
 
     def ssim_luminance(image: torch.Tensor, content: torch.Tensor) -> float:
         first, second = luminance(image)[0, 0].double().numpy(), luminance(content)[0, 0].double().numpy()
-        return float(structural_similarity(first, second, data_range=1.0))
+        return float(structural_similarity(first, second, data_range=1.0))  # type: ignore[no-untyped-call]
 
     print("\nphoto: SSIM of the luminance to the photo (structure), Gram style loss to the style photo (lower: the")
     print("statistics moved further), the photo's own style loss for scale")
