@@ -41,9 +41,10 @@ from ..image.io import resize_long_side, resize_to
 from ..losses import normalised_blend
 from ..ops import mask_at_features, masked_mean_std, mean_std, pad_to_multiple, pixels_key, renormalise, resize_mask
 from ..tiling import ALIGN, decode_in_tiles, encode_in_tiles
-from .base import Method, PreviousResult, ProgressCallback, StageClock, single_image_styles
+from .base import Method, StageClock, single_image_styles
 from .decoders import Decoder
 from .gatys import check_inputs
+from .prepared import PreparedStyles
 from .stylizer import DEFAULT_MAX_PASS_PIXELS, check_one_pass_options, fit_output_size
 
 BOTTLENECK = "relu4_1"
@@ -316,31 +317,6 @@ class ArbitraryStylizer:
         return (alpha * matched + (1.0 - alpha) * picture).clamp(0, 1)
 
 
-class PreparedArbitraryStyle:
-    """AdaIN prepared for its styles: the styles' statistics are computed at the first frame and cached."""
-
-    def __init__(
-        self,
-        stylizer: ArbitraryStylizer,
-        styles: Sequence[Tensor],
-        options: ArbitraryOptions,
-        *,
-        weights: Sequence[float] | None = None,
-        masks: Sequence[Tensor] | None = None,
-    ) -> None:
-        check_inputs(torch.zeros(1, 3, 1, 1), styles, masks, None)
-        if weights is not None:
-            normalised_blend(weights, len(styles))
-        self.stylizer, self.styles, self.options = stylizer, list(styles), options
-        self.weights = None if weights is None else list(weights)
-        self.masks = None if masks is None else list(masks)
-
-    def __call__(
-        self, frame: Tensor, *, previous: PreviousResult | None = None, progress: ProgressCallback | None = None
-    ) -> Tensor:
-        return self.stylizer.stylize(frame, self.styles, weights=self.weights, masks=self.masks, options=self.options)
-
-
 def prepare(
     styles: Sequence[Tensor],
     options: ArbitraryOptions,
@@ -348,7 +324,7 @@ def prepare(
     weights: Sequence[float] | None = None,
     masks: Sequence[Tensor] | None = None,
     encoder: VGGEncoder | None = None,
-) -> PreparedArbitraryStyle:
+) -> PreparedStyles:
     """AdaIN with the shipped (or ``options.model``) decoder for ``styles`` (image tensors)."""
     from ..decoder_model import load_shipped_decoder
 
@@ -356,7 +332,7 @@ def prepare(
     stylizer = ArbitraryStylizer(
         load_shipped_decoder(options.model), encoder=encoder, device=options.device, precision=options.precision
     )
-    return PreparedArbitraryStyle(stylizer, styles, options, weights=weights, masks=masks)
+    return PreparedStyles(stylizer, styles, options, weights=weights, masks=masks)
 
 
 METHOD = Method(

@@ -27,9 +27,10 @@ from ..image.io import resize_long_side, resize_to
 from ..image.smoothing import guided_filter
 from ..losses import normalised_blend
 from ..ops import mask_at_features, pad_to_multiple, pixels_key, resize_mask
-from .base import Method, PreviousResult, ProgressCallback, StageClock, check_runtime, single_image_styles
+from .base import Method, StageClock, check_runtime, single_image_styles
 from .decoders import LEVELS
 from .gatys import check_inputs
+from .prepared import PreparedStyles
 from .stylizer import fit_output_size
 from .wct import MIN_STYLE_SIDE, check_aspect, check_style_sizes, parse_levels
 from .whitening import FeatureStatistics, feature_statistics, whiten_and_colour
@@ -274,34 +275,6 @@ class PhotoStylizer:
         return result
 
 
-class PreparedPhotoStyle:
-    """The photorealistic mode prepared for its style photos (and label images)."""
-
-    def __init__(
-        self,
-        stylizer: PhotoStylizer,
-        styles: Sequence[Tensor],
-        options: PhotoOptions,
-        *,
-        weights: Sequence[float] | None = None,
-        masks: Sequence[Tensor] | None = None,
-        labels: tuple[Tensor, Tensor] | None = None,
-    ) -> None:
-        check_inputs(torch.zeros(1, 3, 1, 1), styles, masks, None)
-        check_style_sizes(styles)
-        self.stylizer, self.styles, self.options = stylizer, list(styles), options
-        self.weights = None if weights is None else list(weights)
-        self.masks = None if masks is None else list(masks)
-        self.labels = labels
-
-    def __call__(
-        self, frame: Tensor, *, previous: PreviousResult | None = None, progress: ProgressCallback | None = None
-    ) -> Tensor:
-        return self.stylizer.stylize(
-            frame, self.styles, weights=self.weights, masks=self.masks, labels=self.labels, options=self.options
-        )
-
-
 def read_labels(pair: tuple[Path, Path]) -> tuple[Tensor, Tensor]:
     from ..image.io import load_image
 
@@ -315,7 +288,7 @@ def prepare(
     weights: Sequence[float] | None = None,
     masks: Sequence[Tensor] | None = None,
     encoder: VGGEncoder | None = None,
-) -> PreparedPhotoStyle:
+) -> PreparedStyles:
     """The photorealistic mode with the shipped (or ``options.model``) decoder for ``styles`` (style photos)."""
     from ..decoder_model import load_shipped_photo_decoder
 
@@ -324,7 +297,8 @@ def prepare(
     stylizer = PhotoStylizer(
         load_shipped_photo_decoder(options.model), encoder=encoder, device=options.device, precision=options.precision
     )
-    return PreparedPhotoStyle(stylizer, styles, options, weights=weights, masks=masks, labels=labels)
+    check_style_sizes(styles)
+    return PreparedStyles(stylizer, styles, options, weights=weights, masks=masks, labels=labels)
 
 
 METHOD = Method(

@@ -34,9 +34,10 @@ from ..losses import normalised_blend
 from ..ops import mask_at_features, pad_to_multiple, pixels_key
 from ..tiling import ALIGN, decode_in_tiles, encode_in_tiles
 from .arbitrary import ENCODER_STRIDE, TILE_HALO
-from .base import Method, PreviousResult, ProgressCallback, StageClock, single_image_styles
+from .base import Method, ProgressCallback, StageClock, single_image_styles
 from .decoders import LEVELS, Decoder, level_of, level_stride
 from .gatys import check_inputs
+from .prepared import PreparedStyles
 from .stylizer import DEFAULT_MAX_PASS_PIXELS, check_one_pass_options, fit_output_size
 from .whitening import FeatureStatistics, feature_statistics, whiten_and_colour
 
@@ -342,34 +343,6 @@ def feature_crop(features: Tensor, size: torch.Size | tuple[int, int], layer: st
     return features[..., :height, :width]
 
 
-class PreparedWCTStyle:
-    """WCT prepared for its styles; statistics are computed at the first frame and cached by the stylizer."""
-
-    def __init__(
-        self,
-        stylizer: WCTStylizer,
-        styles: Sequence[Tensor],
-        options: WCTOptions,
-        *,
-        weights: Sequence[float] | None = None,
-        masks: Sequence[Tensor] | None = None,
-    ) -> None:
-        check_inputs(torch.zeros(1, 3, 1, 1), styles, masks, None)
-        check_style_sizes(styles)
-        if weights is not None:
-            normalised_blend(weights, len(styles))
-        self.stylizer, self.styles, self.options = stylizer, list(styles), options
-        self.weights = None if weights is None else list(weights)
-        self.masks = None if masks is None else list(masks)
-
-    def __call__(
-        self, frame: Tensor, *, previous: PreviousResult | None = None, progress: ProgressCallback | None = None
-    ) -> Tensor:
-        return self.stylizer.stylize(
-            frame, self.styles, weights=self.weights, masks=self.masks, options=self.options, progress=progress
-        )
-
-
 def prepare(
     styles: Sequence[Tensor],
     options: WCTOptions,
@@ -377,14 +350,15 @@ def prepare(
     weights: Sequence[float] | None = None,
     masks: Sequence[Tensor] | None = None,
     encoder: VGGEncoder | None = None,
-) -> PreparedWCTStyle:
+) -> PreparedStyles:
     """WCT with the shipped (or ``options.model``) decoder set for ``styles`` (image tensors)."""
     from ..decoder_model import load_wct_decoders
 
     styles = single_image_styles(styles)
     decoders = load_wct_decoders(options.model)
     stylizer = WCTStylizer(decoders, encoder=encoder, device=options.device, precision=options.precision)
-    return PreparedWCTStyle(stylizer, styles, options, weights=weights, masks=masks)
+    check_style_sizes(styles)
+    return PreparedStyles(stylizer, styles, options, weights=weights, masks=masks, with_progress=True)
 
 
 METHOD = Method(
