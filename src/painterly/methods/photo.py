@@ -293,11 +293,11 @@ def prepare(
     from ..decoder_model import load_shipped_photo_decoder
 
     styles = single_image_styles(styles)
+    check_style_sizes(styles)  # before the networks load
     labels = read_labels(options.labels) if options.labels is not None else None
     stylizer = PhotoStylizer(
         load_shipped_photo_decoder(options.model), encoder=encoder, device=options.device, precision=options.precision
     )
-    check_style_sizes(styles)
     return PreparedStyles(stylizer, styles, options, weights=weights, masks=masks, labels=labels)
 
 

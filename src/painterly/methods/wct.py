@@ -355,9 +355,9 @@ def prepare(
     from ..decoder_model import load_wct_decoders
 
     styles = single_image_styles(styles)
+    check_style_sizes(styles)  # before the networks load
     decoders = load_wct_decoders(options.model)
     stylizer = WCTStylizer(decoders, encoder=encoder, device=options.device, precision=options.precision)
-    check_style_sizes(styles)
     return PreparedStyles(stylizer, styles, options, weights=weights, masks=masks, with_progress=True)
 
 

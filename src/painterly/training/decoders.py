@@ -193,21 +193,73 @@ def reconstructions(objective: LevelDecodersObjective, photo: Tensor) -> dict[st
         }
 
 
-def evaluate_psnr(objective: LevelDecodersObjective, folder: Path, side: int = EVALUATION_SIDE) -> dict[str, float]:
-    """Mean reconstruction PSNR per level over the photos of ``folder`` at ``side`` px (long side)."""
-    was_training = objective.model.training
-    objective.model.eval()
+def mean_psnr(
+    model: nn.Module, folder: Path, reconstruct: Callable[[Tensor], Mapping[str, Tensor]], side: int = EVALUATION_SIDE
+) -> dict[str, float]:
+    """Mean PSNR of each of ``reconstruct(photo)``'s pictures over the photos of ``folder`` at ``side`` px (long
+    side), ``model`` in evaluation mode meanwhile; a picture cropped to a stride is compared with the photo's crop."""
+    was_training = model.training
+    model.eval()
     try:
-        totals = dict.fromkeys(objective.levels, 0.0)
+        totals: dict[str, float] = {}
         files = image_files(folder)
         for file in files:
             photo = resize_long_side(load_image(file, max_pixels=None), side)
-            for layer, picture in reconstructions(objective, photo).items():
+            for name, picture in reconstruct(photo).items():
                 reference = photo[..., : picture.shape[-2], : picture.shape[-1]]
-                totals[layer] += psnr(float(F.mse_loss(picture, reference)))
-        return {layer: round(total / len(files), 2) for layer, total in totals.items()}
+                totals[name] = totals.get(name, 0.0) + psnr(float(F.mse_loss(picture, reference)))
+        return {name: round(total / len(files), 2) for name, total in totals.items()}
     finally:
-        objective.model.train(was_training)
+        model.train(was_training)
+
+
+def evaluate_psnr(objective: LevelDecodersObjective, folder: Path, side: int = EVALUATION_SIDE) -> dict[str, float]:
+    """Mean reconstruction PSNR per level over the photos of ``folder`` at ``side`` px (long side)."""
+    return mean_psnr(objective.model, folder, lambda photo: reconstructions(objective, photo), side)
+
+
+@dataclass
+class ReconstructionData:
+    """What both reconstruction trainers start from: the device and precision, the photo crops, the painting crops
+    (if any) and the paintings' names."""
+
+    device: torch.device
+    dtype: torch.dtype
+    photos: CropSampler
+    paintings: CropSampler | None
+    names: list[str]
+
+    def record(self, photo_folder: Path, crop: int, weights: ReconstructionWeights) -> dict[str, Any]:
+        """The model card entries both trainers write about the data and the loss."""
+        return {
+            "paintings": self.names,
+            "photos": f"{len(self.photos)} photos from {photo_folder.name}, random {crop}px crops of up to "
+            f"{weights.max_zoom_out:g}x that side scaled down, flips",
+            "losses": weights.as_dict(),
+            "precision": str(self.dtype).removeprefix("torch."),
+        }
+
+
+def reconstruction_data(
+    photo_folder: Path,
+    painting_files: Sequence[Path],
+    weights: ReconstructionWeights,
+    *,
+    crop: int,
+    device: str,
+    precision: str,
+) -> ReconstructionData:
+    from ..devices import resolve_device, resolve_precision
+    from .arbitrary import painting_sampler
+
+    torch_device = resolve_device(device)
+    return ReconstructionData(
+        torch_device,
+        resolve_precision(precision, torch_device),
+        load_folder(photo_folder, crop=crop, max_side=PHOTO_MAX_SIDE, max_zoom_out=weights.max_zoom_out),
+        painting_sampler(painting_files, crop) if painting_files else None,
+        style_names_of([str(path) for path in painting_files]) if painting_files else [],
+    )
 
 
 def initial_decoders(path: Path) -> dict[str, Decoder]:
@@ -280,19 +332,14 @@ def train_level_decoders(
     """Train one reconstruction decoder per level in ``levels`` on photos (and painting crops); the set lands in
     ``run_dir/wct_decoders.safetensors`` with a model card, however the run stops. ``evaluation_folder`` holds photos
     never trained on: the card records each level's reconstruction PSNR on them."""
-    from ..devices import resolve_device, resolve_precision
     from ..encoders.vgg import vgg16
     from ..methods.model_files import save_decoder_set
-    from .arbitrary import painting_sampler
     from .model_card import render_reconstruction_card
 
     weights = weights or ReconstructionWeights()
     levels = sorted(dict.fromkeys(levels), key=level_of)
-    names = style_names_of([str(path) for path in painting_files]) if painting_files else []
-    torch_device = resolve_device(device)
-    dtype = resolve_precision(precision, torch_device)
-    photos = load_folder(photo_folder, crop=crop, max_side=PHOTO_MAX_SIDE, max_zoom_out=weights.max_zoom_out)
-    paintings = painting_sampler(painting_files, crop) if painting_files else None
+    data = reconstruction_data(photo_folder, painting_files, weights, crop=crop, device=device, precision=precision)
+    torch_device, dtype, photos, paintings, names = data.device, data.dtype, data.photos, data.paintings, data.names
     encoder = vgg16(layers=list(levels)).to(torch_device)
     probe = torch.zeros(1, 3, 16, 16, device=torch_device)
     with torch.no_grad():
@@ -324,18 +371,14 @@ def train_level_decoders(
         info = {
             "method": "WCT reconstruction decoders (Li et al. 2017), VGG16 encoder",
             **record,
+            **data.record(photo_folder, crop, weights),
             "levels": levels,
-            "paintings": names,
             "held_out": list(held_out),
             "initialised_from": (
                 f"{initial_decoders_file.name} ({', '.join(started_from)})"
                 if started_from and initial_decoders_file
                 else None
             ),
-            "photos": f"{len(photos)} photos from {photo_folder.name}, random {crop}px crops of up to "
-            f"{weights.max_zoom_out:g}x that side scaled down, flips",
-            "losses": weights.as_dict(),
-            "precision": str(dtype).removeprefix("torch."),
             "parameters": {layer: parameters_of(decoders[layer]) for layer in levels},
         }
         if evaluation_folder is not None:

@@ -15,11 +15,10 @@ from torch import Tensor, nn
 from ..devices import autocast
 from ..encoders.haar import HaarEncoder, PhotoDecoder, PhotoDecoderSpec
 from ..errors import ConfigError
-from ..image.io import load_image, resize_long_side
 from ..methods.feedforward import parameter_count
-from .data import CropSampler, image_files, load_folder, load_preview
-from .decoders import EVALUATION_SIDE, ReconstructionWeights, psnr, training_batch
-from .feedforward import PHOTO_MAX_SIDE, style_names_of, write_text
+from .data import CropSampler, image_files, load_preview
+from .decoders import EVALUATION_SIDE, ReconstructionWeights, mean_psnr, reconstruction_data, training_batch
+from .feedforward import write_text
 from .loop import TrainingOptions, TrainingProgress, TrainingResult, build_seeded, train_and_save
 
 MODEL_NAME = "photo_decoder.safetensors"
@@ -101,17 +100,7 @@ class PhotoDecoderObjective:
 
 def evaluate_photo_psnr(objective: PhotoDecoderObjective, folder: Path, side: int = EVALUATION_SIDE) -> float:
     """Mean reconstruction PSNR over the photos of ``folder`` at ``side`` px (long side)."""
-    was_training = objective.model.training
-    objective.model.eval()
-    try:
-        scores = []
-        for file in image_files(folder):
-            photo = resize_long_side(load_image(file, max_pixels=None), side)
-            picture = objective.reconstruct(photo)
-            scores.append(psnr(float(F.mse_loss(picture, photo[..., : picture.shape[-2], : picture.shape[-1]]))))
-        return round(sum(scores) / len(scores), 2)
-    finally:
-        objective.model.train(was_training)
+    return mean_psnr(objective.model, folder, lambda photo: {"photo": objective.reconstruct(photo)}, side)["photo"]
 
 
 def train_photo_decoder(
@@ -132,18 +121,13 @@ def train_photo_decoder(
     on_progress: Callable[[TrainingProgress], None] | None = None,
 ) -> tuple[TrainingResult, Path]:
     """Train the photorealistic decoder; it lands in ``run_dir/photo_decoder.safetensors`` with a model card."""
-    from ..devices import resolve_device, resolve_precision
     from ..encoders.vgg import vgg16
     from ..methods.model_files import load_photo_decoder, save_photo_decoder
-    from .arbitrary import painting_sampler
     from .model_card import render_photo_decoder_card
 
     weights = weights or ReconstructionWeights()
-    names = style_names_of([str(path) for path in painting_files]) if painting_files else []
-    torch_device = resolve_device(device)
-    dtype = resolve_precision(precision, torch_device)
-    photos = load_folder(photo_folder, crop=crop, max_side=PHOTO_MAX_SIDE, max_zoom_out=weights.max_zoom_out)
-    paintings = painting_sampler(painting_files, crop) if painting_files else None
+    data = reconstruction_data(photo_folder, painting_files, weights, crop=crop, device=device, precision=precision)
+    torch_device, dtype, photos, paintings, names = data.device, data.dtype, data.photos, data.paintings, data.names
     encoder = HaarEncoder(vgg16(layers=["relu4_1"])).to(torch_device)
     spec = PhotoDecoderSpec.of(encoder)
     decoder = build_seeded(lambda: PhotoDecoder(spec), options.seed)
@@ -168,13 +152,9 @@ def train_photo_decoder(
         info = {
             "method": "photorealistic decoder (WCT2, Yoo et al. 2019): VGG16 with Haar pooling to relu4_1",
             **record,
-            "paintings": names,
+            **data.record(photo_folder, crop, weights),
             "held_out": list(held_out),
             "initialised_from": initial_decoder_file.name if initial_decoder_file is not None else None,
-            "photos": f"{len(photos)} photos from {photo_folder.name}, random {crop}px crops of up to "
-            f"{weights.max_zoom_out:g}x that side scaled down, flips",
-            "losses": weights.as_dict(),
-            "precision": str(dtype).removeprefix("torch."),
             "parameters": parameter_count(decoder),
             "feature_skips": decoder.spec.feature_skips,
         }
