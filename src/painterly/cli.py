@@ -63,6 +63,7 @@ def cli(debug: bool) -> None:
 def _register_commands() -> None:
     from .commands.export import export
     from .commands.score import score
+    from .commands.serve import serve
     from .commands.stylize import presets, sheet, stylize
     from .commands.train import train
     from .commands.transfer import demo, transfer
@@ -78,6 +79,7 @@ def _register_commands() -> None:
     cli.add_command(sheet)
     cli.add_command(export)
     cli.add_command(video)
+    cli.add_command(serve)
     cli.add_command(score)
 
 

@@ -1,0 +1,397 @@
+"""The studio's FastAPI application: the page, its files, and the jobs API (see docs/studio_api.md)."""
+
+from __future__ import annotations
+
+import asyncio
+import mimetypes
+import shutil
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from fastapi import Depends, FastAPI, File, Form, Header, Query, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, Response
+from fastapi.sse import EventSourceResponse, ServerSentEvent
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from .. import __version__
+from ..errors import ConfigError, PainterlyError
+from .execute import DISPLAY_IMAGE, PREVIEW_IMAGE, RESULT_IMAGE, RESULT_VIDEO, display_copy
+from .runner import JobRunner
+from .security import GuardMiddleware, RateLimiter, error_body
+from .settings import StudioSettings
+from .spec import StudioOptions, check_request
+from .store import FINAL_STATES, Job, JobInput, JobStore, is_job_id, new_job_id
+from .uploads import SNIFF_BYTES, Sniffed, UnsupportedUploadError, UploadTooLargeError, check_picture, sniff
+from .views import ErrorBody, Health, JobList, JobView, PresetList, PresetView, job_view
+from .webcam import WebcamModel
+
+STATIC_DIR = Path(__file__).parent / "static"
+mimetypes.add_type("application/wasm", ".wasm")
+mimetypes.add_type("text/javascript", ".mjs")
+mimetypes.add_type("text/javascript", ".js")
+EVENT_POLL_SECONDS = 0.1
+RETRY_AFTER_FULL_QUEUE = 10
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody} for status in (400, 403, 404, 409, 413, 415, 422, 429, 503)
+}
+
+
+class StudioError(Exception):
+    """An error answer: status, a short code and a one-line message (plus headers such as Retry-After)."""
+
+    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.headers = status, code, message, headers or {}
+
+
+def _error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
+    return Response(error_body(status, code, message), status, headers=headers, media_type="application/json")
+
+
+_HTTP_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "too_large", 415: "unsupported"}
+
+
+def create_app(settings: StudioSettings) -> FastAPI:
+    """The app, with its job store and worker (started and stopped with the app's lifespan)."""
+    store = JobStore(settings.data_dir / "jobs.sqlite3")
+    runner = JobRunner(store, settings)
+    limiter = RateLimiter(settings.rate_limit)
+    webcam = WebcamModel(settings.data_dir / "webcam")
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        runner.start()
+        try:
+            yield
+        finally:
+            await asyncio.to_thread(runner.stop)
+
+    app = FastAPI(
+        title="painterly studio",
+        version=__version__,
+        description="Neural style transfer on this computer: jobs, live progress, presets. See docs/studio_api.md.",
+        lifespan=lifespan,
+        max_body_size=settings.max_upload_bytes,
+        responses=ERRORS,
+    )
+    app.state.settings, app.state.store, app.state.runner = settings, store, runner
+    app.add_middleware(GuardMiddleware, host_names=settings.host_names())
+
+    @app.exception_handler(StudioError)
+    async def studio_error(_: Request, error: StudioError) -> Response:
+        return _error_response(error.status, error.code, error.message, error.headers)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, error: StarletteHTTPException) -> Response:
+        code = _HTTP_CODES.get(error.status_code, "error")
+        message = str(error.detail) if error.status_code != 404 else "not found"
+        return _error_response(error.status_code, code, message, dict(error.headers or {}))
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, error: RequestValidationError) -> Response:
+        parts = []
+        for item in error.errors()[:3]:
+            where = ".".join(str(part) for part in item.get("loc", ()) if part not in ("body", "query", "header"))
+            parts.append(f"{where}: {item.get('msg', 'invalid')}" if where else str(item.get("msg", "invalid")))
+        return _error_response(422, "invalid", "; ".join(parts) or "invalid request")
+
+    def get_job(job_id: str) -> Job:
+        job = store.get(job_id) if is_job_id(job_id) else None
+        if job is None:
+            raise StudioError(404, "not_found", f"no job '{job_id[:40]}'")
+        return job
+
+    def admit(request: Request) -> str:
+        client = request.client.host if request.client else "unknown"
+        wait = limiter.admit(client)
+        if wait is not None:
+            raise StudioError(
+                429,
+                "rate_limited",
+                f"more than {settings.rate_limit} jobs a minute from this client; try again in {wait} s",
+                {"Retry-After": str(wait)},
+            )
+        return client
+
+    def queue_full() -> StudioError:
+        return StudioError(
+            503,
+            "queue_full",
+            f"{settings.queue_limit} jobs are already waiting; try again shortly",
+            {"Retry-After": str(RETRY_AFTER_FULL_QUEUE)},
+        )
+
+    @app.get("/", include_in_schema=False)
+    def index() -> FileResponse:
+        return FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-cache"})
+
+    app.mount("/static", StaticFiles(directory=STATIC_DIR, check_dir=False), name="static")
+
+    @app.get("/api/health")
+    def health() -> Health:
+        return Health(status="ok", queued=store.count("queued"), running=store.count("running"))
+
+    @app.post("/api/jobs", status_code=202, summary="Submit a job")
+    def submit(
+        request: Request,
+        response: Response,
+        photo: Annotated[UploadFile, File(description="The photo (or a video)")],
+        method: Annotated[str, Form()] = "preset",
+        preset: Annotated[str | None, Form(max_length=400)] = None,
+        style: Annotated[list[UploadFile] | None, File(description="One or two paintings")] = None,
+        strength: Annotated[float | None, Form(ge=0, le=1)] = None,
+        color: Annotated[Literal["none", "luminance"], Form()] = "none",
+        size: Annotated[int, Form(ge=64, le=2048)] = 512,
+        iterations: Annotated[int | None, Form(ge=10, le=2000)] = None,
+        blend: Annotated[float, Form(ge=0, le=1)] = 0.5,
+    ) -> JobView:
+        client = admit(request)
+        if store.count("queued") >= settings.queue_limit:
+            raise queue_full()
+        styles = [item for item in style or [] if item.filename or item.size]
+        photo_kind = _sniff_upload(photo, "the photo")
+        style_kinds = [_sniff_upload(item, f"painting {index + 1}") for index, item in enumerate(styles)]
+        if any(kind.kind != "image" for kind in style_kinds):
+            raise StudioError(415, "unsupported", "a painting must be a picture, not a video")
+        options = StudioOptions(
+            kind=photo_kind.kind,
+            preset=preset or None,
+            strength=strength,
+            color=color,
+            size=size,
+            iterations=iterations,
+            blend=blend,
+        )
+        try:
+            check_request(method, options, len(styles))
+        except ConfigError as error:
+            raise StudioError(422, "invalid", str(error)) from error
+        job_id = new_job_id()
+        folder = runner.folder(job_id)
+        inputs = [_keep_upload(photo, photo_kind, folder, "photo")]
+        inputs += [
+            _keep_upload(item, kind, folder, f"style{i + 1}")
+            for i, (item, kind) in enumerate(zip(styles, style_kinds, strict=True))
+        ]
+        try:
+            for item in inputs:
+                if item.role != "photo" or photo_kind.kind == "image":
+                    check_picture(folder / item.file, max_pixels=settings.max_pixels, label=_label(item))
+            job = store.create(
+                job_id,
+                kind=photo_kind.kind,
+                method=method,
+                options=options.as_dict(),
+                inputs=inputs,
+                client=client,
+                queue_limit=settings.queue_limit,
+            )
+        except UploadTooLargeError as error:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise StudioError(413, "too_many_pixels", str(error)) from error
+        except UnsupportedUploadError as error:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise StudioError(415, "unsupported", str(error)) from error
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        if job is None:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise queue_full()
+        runner.wake()
+        response.headers["Location"] = f"/api/jobs/{job.id}"
+        return job_view(job, store)
+
+    @app.get("/api/jobs", summary="Recent jobs, newest first")
+    def list_jobs(limit: Annotated[int, Query(ge=1, le=200)] = 24) -> JobList:
+        return JobList(jobs=[job_view(job, store) for job in store.recent(limit)])
+
+    @app.get("/api/jobs/{job_id}", summary="One job")
+    def get_one(job_id: str) -> JobView:
+        return job_view(get_job(job_id), store)
+
+    @app.get("/api/jobs/{job_id}/events", response_class=EventSourceResponse, summary="Live events (SSE)")
+    async def events(
+        job: Job = Depends(get_job),  # noqa: B008  (a closure: Annotated would not resolve it)
+        after: Annotated[int | None, Query(ge=0)] = None,
+        last_event_id: Annotated[str | None, Header()] = None,
+    ) -> AsyncIterator[ServerSentEvent]:
+        seen = after or 0
+        if last_event_id is not None and last_event_id.strip().isdigit():
+            seen = max(seen, int(last_event_id.strip()))
+        async for event in _event_stream(store, job.id, seen):
+            yield event
+
+    @app.get(
+        "/api/jobs/{job_id}/result",
+        summary="The result at full resolution",
+        response_class=FileResponse,
+        responses={200: {"content": {"image/png": {}, "video/mp4": {}}}},
+    )
+    def result(job_id: str, download: Annotated[bool, Query()] = False) -> FileResponse:
+        job = get_job(job_id)
+        if job.state != "done":
+            raise StudioError(409, "not_done", f"job {job.id} is {job.state}, it has no result")
+        name = RESULT_VIDEO if job.kind == "video" else RESULT_IMAGE
+        path = runner.folder(job.id) / name
+        if not path.is_file():
+            raise StudioError(404, "not_found", f"the result of job {job.id} is gone")
+        filename = f"painterly-{job.method}-{job.id[:8]}{path.suffix}"
+        return FileResponse(
+            path,
+            filename=filename if download else None,
+            content_disposition_type="attachment" if download else "inline",
+        )
+
+    @app.get(
+        "/api/jobs/{job_id}/preview",
+        summary="The latest intermediate picture, or the result's display copy",
+        response_class=FileResponse,
+        responses={200: {"content": {"image/jpeg": {}}}},
+    )
+    def preview(job_id: str) -> FileResponse:
+        job = get_job(job_id)
+        folder = runner.folder(job.id)
+        for name in (DISPLAY_IMAGE, PREVIEW_IMAGE) if job.state == "done" else (PREVIEW_IMAGE,):
+            if (folder / name).is_file():
+                return FileResponse(folder / name, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
+        raise StudioError(404, "not_found", f"job {job.id} has no picture yet")
+
+    @app.get(
+        "/api/jobs/{job_id}/input",
+        summary="The photo as decoded (for the before/after view)",
+        response_class=FileResponse,
+        responses={200: {"content": {"image/jpeg": {}}}},
+    )
+    def input_picture(job_id: str) -> FileResponse:
+        job = get_job(job_id)
+        photo = job.input("photo")
+        if job.kind != "image" or photo is None:
+            raise StudioError(404, "not_found", f"job {job.id} has no still photo")
+        folder = runner.folder(job.id)
+        target = folder / "input.jpg"
+        if not target.is_file():
+            try:
+                display_copy(folder / photo.file, target, int(job.options.get("size", 1024)))
+            except PainterlyError as error:
+                raise StudioError(404, "not_found", str(error)) from error
+        return FileResponse(target, media_type="image/jpeg")
+
+    @app.delete(
+        "/api/jobs/{job_id}",
+        status_code=202,
+        summary="Cancel an active job (202), or delete a finished one (204)",
+        responses={204: {"description": "deleted"}},
+    )
+    def cancel(job_id: str) -> Any:
+        job = get_job(job_id)
+        if job.state in FINAL_STATES:
+            runner.delete(job.id)
+            return Response(status_code=204)
+        runner.cancel(job)
+        return job_view(get_job(job.id), store)
+
+    @app.post("/api/jobs/{job_id}/resubmit", status_code=202, summary="Run a stopped job again")
+    def resubmit(job_id: str, request: Request, response: Response) -> JobView:
+        job = get_job(job_id)
+        if job.state not in ("interrupted", "failed", "cancelled"):
+            raise StudioError(409, "not_stopped", f"job {job.id} is {job.state}; only stopped jobs run again")
+        client = admit(request)
+        new_id = new_job_id()
+        source, target = runner.folder(job.id), runner.folder(new_id)
+        target.mkdir(parents=True)
+        try:
+            for item in job.inputs:
+                shutil.copyfile(source / item.file, target / item.file)
+        except OSError as error:
+            shutil.rmtree(target, ignore_errors=True)
+            raise StudioError(409, "inputs_gone", f"the inputs of job {job.id} are gone") from error
+        created = store.create(
+            new_id,
+            kind=job.kind,
+            method=job.method,
+            options=job.options,
+            inputs=list(job.inputs),
+            client=client,
+            queue_limit=settings.queue_limit,
+        )
+        if created is None:
+            shutil.rmtree(target, ignore_errors=True)
+            raise queue_full()
+        runner.wake()
+        response.headers["Location"] = f"/api/jobs/{created.id}"
+        return job_view(created, store)
+
+    @app.get("/api/presets", summary="The presets (instant styles) and the webcam model")
+    def presets() -> PresetList:
+        from ..presets import list_presets
+
+        listed = [PresetView(name=item.name, index=item.index) for item in list_presets()]
+        return PresetList(presets=listed, webcam_model="/api/webcam/model.onnx")
+
+    @app.get(
+        "/api/webcam/model.onnx",
+        summary="The preset network as ONNX, for the webcam mode",
+        response_class=FileResponse,
+        responses={200: {"content": {"application/octet-stream": {}}}},
+    )
+    def webcam_model() -> FileResponse:
+        try:
+            path = webcam.path()
+        except PainterlyError as error:
+            raise StudioError(503, "no_model", str(error)) from error
+        return FileResponse(path, media_type="application/octet-stream", headers={"Cache-Control": "no-cache"})
+
+    return app
+
+
+def _label(item: JobInput) -> str:
+    return "the photo" if item.role == "photo" else f"painting {item.role.removeprefix('style')}"
+
+
+def _sniff_upload(upload: UploadFile, label: str) -> Sniffed:
+    head = upload.file.read(SNIFF_BYTES)
+    upload.file.seek(0)
+    if not head:
+        raise StudioError(400, "empty", f"{label} is empty")
+    found = sniff(head)
+    if found is None:
+        raise StudioError(
+            415, "unsupported", f"{label} is not a PNG, JPEG, WebP, GIF, TIFF or BMP picture (or MP4/WebM/MKV video)"
+        )
+    return found
+
+
+def _keep_upload(upload: UploadFile, sniffed: Sniffed, folder: Path, role: str) -> JobInput:
+    """Store an upload under a name the server chooses (the client's name is kept only as text)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    name = f"{role}{sniffed.suffix}"
+    with open(folder / name, "wb") as handle:
+        shutil.copyfileobj(upload.file, handle, 1 << 20)
+    return JobInput(role=role, file=name, name=(upload.filename or "")[-200:])
+
+
+async def _event_stream(store: JobStore, job_id: str, seen: int) -> AsyncIterator[ServerSentEvent]:
+    """The job's events after id ``seen``, as they come; ends after the final one (or when the job is deleted)."""
+    while True:
+        batch = store.events_after(job_id, seen)
+        for event in batch:
+            seen = event.id
+            data: Any = event.data
+            if event.event in FINAL_STATES:
+                job = store.get(job_id)
+                data = job_view(job, store).model_dump() if job is not None else event.data
+            yield ServerSentEvent(data=data, event=event.event, id=str(event.id))
+            if event.event in FINAL_STATES:
+                return
+        if not batch and store.get(job_id) is None:
+            return
+        await asyncio.sleep(EVENT_POLL_SECONDS)
+
+
+__all__ = ["create_app"]
