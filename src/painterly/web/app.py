@@ -29,7 +29,6 @@ from .uploads import SNIFF_BYTES, Sniffed, UnsupportedUploadError, UploadTooLarg
 from .views import ErrorBody, Health, JobList, JobView, PresetList, PresetView, job_view
 from .webcam import WebcamModel
 
-STATIC_DIR = Path(__file__).parent / "static"
 mimetypes.add_type("application/wasm", ".wasm")
 mimetypes.add_type("text/javascript", ".mjs")
 mimetypes.add_type("text/javascript", ".js")
@@ -128,9 +127,9 @@ def create_app(settings: StudioSettings) -> FastAPI:
 
     @app.get("/", include_in_schema=False)
     def index() -> FileResponse:
-        return FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-cache"})
+        return FileResponse(settings.static_dir / "index.html", headers={"Cache-Control": "no-cache"})
 
-    app.mount("/static", StaticFiles(directory=STATIC_DIR, check_dir=False), name="static")
+    app.mount("/static", StaticFiles(directory=settings.static_dir, check_dir=False), name="static")
 
     @app.get("/api/health")
     def health() -> Health:

@@ -38,6 +38,8 @@ class StudioSettings:
     """Extra host names the page may be reached by (besides loopback and ``host``), e.g. a LAN name."""
     preview_seconds: float = 1.0
     """Shortest time between two intermediate pictures of an optimisation."""
+    static_dir: Path = Path(__file__).parent / "static"
+    """The page and its files (served at ``/static``; ``index.html`` at ``/``)."""
 
     def __post_init__(self) -> None:
         if not 0 < self.port < 65536:
