@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import mimetypes
 import shutil
 from collections.abc import AsyncIterator
@@ -19,6 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__
 from ..errors import ConfigError, PainterlyError
+from .bell import EventBell
 from .execute import DISPLAY_IMAGE, PREVIEW_IMAGE, RESULT_IMAGE, RESULT_VIDEO, display_copy
 from .runner import JobRunner
 from .security import GuardMiddleware, RateLimiter, error_body
@@ -32,7 +34,8 @@ from .webcam import WebcamModel
 mimetypes.add_type("application/wasm", ".wasm")
 mimetypes.add_type("text/javascript", ".mjs")
 mimetypes.add_type("text/javascript", ".js")
-EVENT_POLL_SECONDS = 0.1
+EVENT_WAIT_SECONDS = 5.0
+"""A stream rereads the store at least this often, even without news (a safety net)."""
 RETRY_AFTER_FULL_QUEUE = 10
 
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -61,6 +64,8 @@ def create_app(settings: StudioSettings) -> FastAPI:
     runner = JobRunner(store, settings)
     limiter = RateLimiter(settings.rate_limit)
     webcam = WebcamModel(settings.data_dir / "webcam")
+    bell = EventBell()
+    store.subscribe(bell.ring)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -223,7 +228,7 @@ def create_app(settings: StudioSettings) -> FastAPI:
         seen = after or 0
         if last_event_id is not None and last_event_id.strip().isdigit():
             seen = max(seen, int(last_event_id.strip()))
-        async for event in _event_stream(store, job.id, seen):
+        async for event in _event_stream(store, bell, job.id, seen):
             yield event
 
     @app.get(
@@ -375,22 +380,26 @@ def _keep_upload(upload: UploadFile, sniffed: Sniffed, folder: Path, role: str) 
     return JobInput(role=role, file=name, name=(upload.filename or "")[-200:])
 
 
-async def _event_stream(store: JobStore, job_id: str, seen: int) -> AsyncIterator[ServerSentEvent]:
+async def _event_stream(store: JobStore, bell: EventBell, job_id: str, seen: int) -> AsyncIterator[ServerSentEvent]:
     """The job's events after id ``seen``, as they come; ends after the final one (or when the job is deleted)."""
-    while True:
-        batch = store.events_after(job_id, seen)
-        for event in batch:
-            seen = event.id
-            data: Any = event.data
-            if event.event in FINAL_STATES:
-                job = store.get(job_id)
-                data = job_view(job, store).model_dump() if job is not None else event.data
-            yield ServerSentEvent(data=data, event=event.event, id=str(event.id))
-            if event.event in FINAL_STATES:
+    with bell.listen(job_id) as news:
+        while True:
+            news.clear()
+            batch = store.events_after(job_id, seen)
+            for event in batch:
+                seen = event.id
+                data: Any = event.data
+                if event.event in FINAL_STATES:
+                    job = store.get(job_id)
+                    data = job_view(job, store).model_dump() if job is not None else event.data
+                yield ServerSentEvent(data=data, event=event.event, id=str(event.id))
+                if event.event in FINAL_STATES:
+                    return
+            if not batch and store.get(job_id) is None:
                 return
-        if not batch and store.get(job_id) is None:
-            return
-        await asyncio.sleep(EVENT_POLL_SECONDS)
+            if not batch:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(news.wait(), EVENT_WAIT_SECONDS)
 
 
 __all__ = ["create_app"]

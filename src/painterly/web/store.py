@@ -12,7 +12,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,8 +109,17 @@ class JobStore:
         self._connection = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._connection.row_factory = sqlite3.Row
         self._lock = threading.Lock()
+        self._listeners: list[Callable[[str], None]] = []
         self._connection.execute("PRAGMA journal_mode=WAL")
         self._connection.executescript(_SCHEMA)
+
+    def subscribe(self, listener: Callable[[str], None]) -> None:
+        """``listener(job_id)`` is called (on the writing thread) after every event stored for a job."""
+        self._listeners.append(listener)
+
+    def _notify(self, job_id: str) -> None:
+        for listener in self._listeners:
+            listener(job_id)
 
     def close(self) -> None:
         with self._lock:
@@ -161,6 +170,7 @@ class JobStore:
                 ),
             )
             self._append_event(cursor, job_id, "state", {"state": "queued"})
+        self._notify(job_id)
         return self.get(job_id)
 
     def get(self, job_id: str) -> Job | None:
@@ -191,6 +201,7 @@ class JobStore:
                 return None
             cursor.execute("UPDATE jobs SET state = 'running', started = ? WHERE id = ?", (time.time(), row["id"]))
             self._append_event(cursor, row["id"], "state", {"state": "running"})
+        self._notify(row["id"])
         return self.get(row["id"])
 
     def finish(
@@ -211,6 +222,8 @@ class JobStore:
             ).rowcount
             if changed:
                 self._append_event(cursor, job_id, state, final_event or {"state": state, "error": error})
+        if changed:
+            self._notify(job_id)
         return bool(changed)
 
     def set_progress(self, job_id: str, progress: dict[str, Any], *, event: bool = True) -> None:
@@ -218,6 +231,8 @@ class JobStore:
             cursor.execute("UPDATE jobs SET progress = ? WHERE id = ?", (json.dumps(progress), job_id))
             if event:
                 self._append_event(cursor, job_id, "progress", progress)
+        if event:
+            self._notify(job_id)
 
     def events_after(self, job_id: str, after: int) -> list[Event]:
         with self._lock:
@@ -237,6 +252,8 @@ class JobStore:
                     (time.time(), message, job_id),
                 )
                 self._append_event(cursor, job_id, "interrupted", {"state": "interrupted", "error": message})
+        for job_id in ids:
+            self._notify(job_id)
         return ids
 
     def count(self, state: JobState) -> int:
@@ -247,6 +264,7 @@ class JobStore:
         with self._transaction() as cursor:
             cursor.execute("DELETE FROM events WHERE job_id = ?", (job_id,))
             cursor.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
+        self._notify(job_id)
 
     def expired(self, *, keep: int, older_than: float) -> list[str]:
         """Finished jobs beyond the newest ``keep`` or finished before the time ``older_than``."""
