@@ -34,10 +34,12 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
+sys.path.insert(0, str(ROOT))
+from tests.browser_helpers import launch, wait_until, why_no_browser, write_y4m  # noqa: E402
+
 from common import SHARED  # noqa: E402
 
 PRESET = "starry_night"
-CHROMIUM = Path(os.environ.get("PAINTERLY_CHROMIUM", "/usr/bin/chromium"))
 
 
 def free_port() -> int:
@@ -161,6 +163,82 @@ def queue_section(jobs: int, workdir: Path) -> list[dict[str, Any]]:
     return rows
 
 
+def browser_section(repeats: int, workdir: Path) -> list[dict[str, Any]]:
+    """Drop a 1024 px photo into the page (instant preset, auto-run) and read the page's drop → result time."""
+    from playwright.sync_api import sync_playwright
+
+    photo = workdir / "photo_1024.jpg"
+    photo.write_bytes(photo_bytes(1024))
+    timings = []
+    with (
+        tempfile.TemporaryDirectory(dir=workdir) as data_dir,
+        studio_process(Path(data_dir), queue_limit=32, rate_limit=1000) as url,
+        sync_playwright() as playwright,
+    ):
+        browser = launch(playwright)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        for repeat in range(repeats + 1):  # the first run warms the server (imports, network load)
+            page.goto(url)
+            wait_until(page, "document.querySelector('#preset-select').options.length > 1")
+            page.select_option("#preset-select", PRESET)
+            page.select_option("#size-select", "1024")
+            page.evaluate("() => { window.painterlyTimings.lastDropToResultMs = 0; }")
+            page.set_input_files("#photo-input", str(photo))
+            wait_until(page, "window.painterlyTimings.lastDropToResultMs > 0")
+            if repeat:
+                timings.append(page.evaluate("window.painterlyTimings.lastDropToResultMs") / 1000)
+        browser.close()
+    return [
+        {
+            "what": "drop of a 1024 px photo → preset result on screen",
+            "median s": statistics.median(timings),
+            "min s": min(timings),
+            "max s": max(timings),
+            "repeats": len(timings),
+            "goal s": 0.6,
+        }
+    ]
+
+
+def webcam_section(workdir: Path, seconds: float = 8.0) -> list[dict[str, Any]]:
+    """Frames per second of the webcam mode (fake 854x480 camera) at fixed working sizes."""
+    from playwright.sync_api import sync_playwright
+
+    camera = write_y4m(workdir / "camera_480p.y4m", width=854, height=480, frames=30)
+    rows = []
+    with (
+        tempfile.TemporaryDirectory(dir=workdir) as data_dir,
+        studio_process(Path(data_dir), queue_limit=32, rate_limit=1000) as url,
+        sync_playwright() as playwright,
+    ):
+        browser = launch(playwright, camera)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.goto(url)
+        wait_until(page, "document.querySelector('#webcam-style').options.length > 1")
+        page.select_option("#webcam-style", label=PRESET.replace("_", " "))
+        page.click("#webcam-start")
+        wait_until(page, "window.painterlyWebcam.frames >= 3")
+        for size in ("320", "854"):
+            page.select_option("#webcam-size", size)
+            page.wait_for_timeout(2000)  # the new size's first frames (session warm-up) are not counted
+            first = page.evaluate("[window.painterlyWebcam.frames, performance.now()]")
+            page.wait_for_timeout(seconds * 1000)
+            last = page.evaluate("[window.painterlyWebcam.frames, performance.now()]")
+            stats = page.evaluate("window.painterlyWebcam")
+            rows.append(
+                {
+                    "working size": f"{stats['workingSize']} long side",
+                    "backend": f"{stats['backend']}, {stats.get('threads', '?')} thread(s)",
+                    "frames": last[0] - first[0],
+                    "fps": (last[0] - first[0]) / ((last[1] - first[1]) / 1000),
+                    "inference ms": stats.get("inferenceMs", float("nan")),
+                    "goal fps": 10.0 if size == "320" else float("nan"),
+                }
+            )
+        browser.close()
+    return rows
+
+
 def print_table(rows: list[dict[str, Any]]) -> None:
     if not rows:
         return
@@ -187,6 +265,15 @@ def main() -> None:
     if "queue" in sections:
         print(f"\n## {args.jobs} preset jobs at once (512 px) over loopback\n")
         print_table(queue_section(args.jobs, args.workdir))
+    browser_sections = sections & {"browser", "webcam"}
+    if browser_sections and (reason := why_no_browser()):
+        sys.exit(f"cannot run {', '.join(sorted(browser_sections))}: {reason}")
+    if "browser" in sections:
+        print(f"\n## The page in headless Chromium ({args.repeats} repeats after one warm-up)\n")
+        print_table(browser_section(args.repeats, args.workdir))
+    if "webcam" in sections:
+        print("\n## Webcam mode: onnxruntime-web in headless Chromium, fake 854x480 camera\n")
+        print_table(webcam_section(args.workdir))
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -67,3 +68,13 @@ def write_y4m(path: Path, *, width: int = 640, height: int = 480, frames: int = 
                 half = plane.reshape(height // 2, 2, width // 2, 2).mean(axis=(1, 3))
                 handle.write(np.clip(half, 0, 255).astype(np.uint8).tobytes())
     return path
+
+
+def wait_until(page: Any, expression: str, timeout_ms: int = 180_000) -> None:
+    """Poll ``expression`` in the page until it is truthy (``page.wait_for_function`` evaluates strings with eval,
+    which the studio's content security policy forbids)."""
+    deadline = time.monotonic() + timeout_ms / 1000
+    while not page.evaluate(f"() => Boolean({expression})"):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {expression}")
+        page.wait_for_timeout(100)

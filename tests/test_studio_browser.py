@@ -3,7 +3,6 @@ webcam mode on a fake camera. Screenshots go to out/screenshots/. Skipped with a
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.browser_helpers import launch, why_no_browser, write_y4m
+from tests.browser_helpers import launch, wait_until, why_no_browser, write_y4m
 
 reason = why_no_browser()
 pytestmark = pytest.mark.skipif(reason is not None, reason=reason or "")
@@ -53,16 +52,6 @@ def page(browser: Any, studio_url: str) -> Iterator[Any]:
     yield page
     context.close()
     assert not errors, f"errors in the page: {errors}"
-
-
-def wait_until(page: Any, expression: str, timeout_ms: int = TIMEOUT_MS) -> None:
-    """Poll ``expression`` in the page until it is truthy (``page.wait_for_function`` evaluates strings with eval,
-    which the studio's content security policy forbids)."""
-    deadline = time.monotonic() + timeout_ms / 1000
-    while not page.evaluate(f"() => Boolean({expression})"):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {expression}")
-        page.wait_for_timeout(100)
 
 
 def picture(path: Path, size: tuple[int, int] = (320, 240)) -> Path:
