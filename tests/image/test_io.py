@@ -762,3 +762,14 @@ def test_loaded_image_and_constants(tmp_path: Path) -> None:
         loaded.bit_depth = 8  # type: ignore[misc]
     assert "TIFF" in READ_FORMATS and ".png" in WRITE_SUFFIXES and DEFAULT_MAX_PIXELS == 64_000_000
     assert load_image(save_image(_random_rgb(), tmp_path / "a.png")).shape == (1, 3, 6, 9)
+
+
+def test_png_compress_level_changes_the_file_not_the_pixels(tmp_path: Path) -> None:
+    image = torch.rand(1, 3, 40, 56)
+    fast = save_image(image, tmp_path / "fast.png", compress_level=1)
+    small = save_image(image, tmp_path / "small.png", compress_level=9)
+    assert fast.read_bytes() != small.read_bytes()
+    assert torch.equal(load_image(fast), load_image(small))
+    for bad in (-1, 10, 1.5, True):
+        with pytest.raises(ConfigError, match="compress_level must be an integer from 0 to 9"):
+            save_image(image, tmp_path / "bad.png", compress_level=bad)  # type: ignore[arg-type]
