@@ -8,6 +8,7 @@ import click
 
 from ..errors import ConfigError
 from ..web.settings import DEFAULT_PORT, LOOPBACK_HOST, StudioSettings
+from .transfer import terminate_as_interrupt
 
 
 def default_data_dir() -> Path:
@@ -72,7 +73,10 @@ def serve(
     where = "this computer only" if settings.is_loopback else "reachable from other computers"
     click.echo(f"painterly studio on http://{shown}:{port} ({where}); jobs in {settings.data_dir}; Ctrl-C stops")
     try:
-        uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=5)
+        # SIGTERM stops the studio like Ctrl-C (uvicorn shuts down gracefully, then re-raises the signal it caught:
+        # as KeyboardInterrupt, which uvicorn.run swallows, it exits 0 instead of dying by the signal)
+        with terminate_as_interrupt():
+            uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=5)
     except OSError as error:
         raise ConfigError(f"cannot listen on {host}:{port}: {error.strerror or error}") from error
     return 0

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 from fastapi import Depends, FastAPI, File, Form, Header, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, Response
+from fastapi.routing import APIRoute
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -80,21 +81,25 @@ def create_app(settings: StudioSettings) -> FastAPI:
         version=__version__,
         description="Neural style transfer on this computer: jobs, live progress, presets. See docs/studio_api.md.",
         lifespan=lifespan,
-        max_body_size=settings.max_upload_bytes,
         responses=ERRORS,
     )
     app.state.settings, app.state.store, app.state.runner = settings, store, runner
-    app.add_middleware(GuardMiddleware, host_names=settings.host_names())
+    # the body limit lives in the guard, not in FastAPI's max_body_size: that one answers 413 as plain text, without
+    # the security headers, to any request that announces a large Content-Length
+    app.add_middleware(GuardMiddleware, host_names=settings.host_names(), max_body_bytes=settings.max_upload_bytes)
 
     @app.exception_handler(StudioError)
     async def studio_error(_: Request, error: StudioError) -> Response:
         return _error_response(error.status, error.code, error.message, error.headers)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, error: StarletteHTTPException) -> Response:
+    async def http_error(request: Request, error: StarletteHTTPException) -> Response:
         code = _HTTP_CODES.get(error.status_code, "error")
         message = str(error.detail) if error.status_code != 404 else "not found"
-        return _error_response(error.status_code, code, message, dict(error.headers or {}))
+        headers = dict(error.headers or {})
+        if error.status_code == 405:  # Starlette lists the methods of only one of the routes on this path
+            headers["Allow"] = ", ".join(_allowed_methods(app, request.url.path))
+        return _error_response(error.status_code, code, message, headers)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, error: RequestValidationError) -> Response:
@@ -351,7 +356,33 @@ def create_app(settings: StudioSettings) -> FastAPI:
             raise StudioError(503, "no_model", str(error)) from error
         return FileResponse(path, media_type="application/octet-stream", headers={"Cache-Control": "no-cache"})
 
+    app.openapi = lambda: _openapi_with_json_errors(app)  # type: ignore[method-assign]
     return app
+
+
+def _allowed_methods(app: FastAPI, path: str) -> list[str]:
+    """The methods of every route on ``path`` (for the ``Allow`` header of a 405)."""
+    methods = {
+        method
+        for route in app.routes
+        if isinstance(route, APIRoute) and route.path_regex.fullmatch(path)
+        for method in route.methods or ()
+    }
+    return sorted(methods)
+
+
+def _openapi_with_json_errors(app: FastAPI) -> dict[str, Any]:
+    """The schema, where every error answer is the JSON ``ErrorBody`` (FastAPI files the errors of a route under the
+    route's own media type, e.g. ``text/event-stream`` for the events)."""
+    if app.openapi_schema is None:
+        document = FastAPI.openapi(app)
+        error = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
+        for operations in document.get("paths", {}).values():
+            for operation in operations.values():
+                for status, answer in operation.get("responses", {}).items():
+                    if status.isdigit() and int(status) >= 400:
+                        answer["content"] = {key: dict(value) for key, value in error.items()}
+    return app.openapi_schema or {}
 
 
 def _label(item: JobInput) -> str:
@@ -380,6 +411,13 @@ def _keep_upload(upload: UploadFile, sniffed: Sniffed, folder: Path, role: str) 
     return JobInput(role=role, file=name, name=(upload.filename or "")[-200:])
 
 
+def _nothing_more(store: JobStore, job_id: str, seen: int) -> bool:
+    """True when the job is gone, or finished with its final event already seen (a client that resumes after the
+    final event, e.g. an EventSource reconnecting, gets an empty stream that ends instead of one that never does)."""
+    job = store.get(job_id)
+    return job is None or (job.state in FINAL_STATES and not store.events_after(job_id, seen))
+
+
 async def _event_stream(store: JobStore, bell: EventBell, job_id: str, seen: int) -> AsyncIterator[ServerSentEvent]:
     """The job's events after id ``seen``, as they come; ends after the final one (or when the job is deleted)."""
     with bell.listen(job_id) as news:
@@ -395,7 +433,7 @@ async def _event_stream(store: JobStore, bell: EventBell, job_id: str, seen: int
                 yield ServerSentEvent(data=data, event=event.event, id=str(event.id))
                 if event.event in FINAL_STATES:
                     return
-            if not batch and store.get(job_id) is None:
+            if not batch and _nothing_more(store, job_id, seen):
                 return
             if not batch:
                 with contextlib.suppress(TimeoutError):

@@ -18,6 +18,7 @@ from collections import deque
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
@@ -57,11 +58,13 @@ def is_ip_literal(host: str) -> bool:
 
 
 class GuardMiddleware:
-    """Refuses foreign Host and Origin headers; adds the security headers to every response."""
+    """Refuses foreign Host and Origin headers and request bodies over ``max_body_bytes`` (413, as JSON); adds the
+    security headers to every response."""
 
-    def __init__(self, app: ASGIApp, *, host_names: Iterable[str]) -> None:
+    def __init__(self, app: ASGIApp, *, host_names: Iterable[str], max_body_bytes: int | None = None) -> None:
         self.app = app
         self.host_names = frozenset(host_names)
+        self.max_body_bytes = max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -80,6 +83,13 @@ class GuardMiddleware:
         if headers.get("sec-fetch-site") == "cross-site" and scope["method"] not in ("GET", "HEAD"):
             await _refuse(send, 403, "cross_origin", "requests from other sites are refused")
             return
+        limit = self.max_body_bytes
+        if limit is not None:
+            length = headers.get("content-length", "")
+            if length.strip().isdigit() and int(length) > limit:
+                await _refuse(send, 413, "too_large", _too_large(limit))
+                return
+            receive = _limited(receive, limit)
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -96,6 +106,27 @@ def _same_origin(origin: str, scheme: str, host: str) -> bool:
         return False
     parts = urlsplit(origin)
     return parts.scheme == scheme and parts.netloc.lower() == host.lower()
+
+
+def _too_large(limit: int) -> str:
+    return f"the request is larger than this studio's limit of {limit / (1024 * 1024):.3g} MB"
+
+
+def _limited(receive: Receive, limit: int) -> Receive:
+    """``receive`` that fails with 413 (an HTTPException: the app answers it as JSON) once the body passes ``limit``
+    bytes (a body sent without Content-Length)."""
+    received = 0
+
+    async def receive_limited() -> Message:
+        nonlocal received
+        message = await receive()
+        if message["type"] == "http.request":
+            received += len(message.get("body", b""))
+            if received > limit:
+                raise HTTPException(413, _too_large(limit))
+        return message
+
+    return receive_limited
 
 
 async def _refuse(send: Send, status: int, code: str, message: str) -> None:
