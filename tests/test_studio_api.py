@@ -63,6 +63,7 @@ def test_preset_job_from_submission_to_result(tmp_path: Path) -> None:
         assert record["options"]["preset"] == PRESET and record["options"]["size"] == 80
         assert [item["role"] for item in record["inputs"]] == ["photo"]
         assert SHA256.fullmatch(record["inputs"][0]["sha256"])
+        assert record["inputs"][0]["path"] == "photo.png"  # a name in the job folder, not the server's path
         assert record["size"] == [80, 50]
 
         result = client.get(f"/api/jobs/{job['id']}/result")

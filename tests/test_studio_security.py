@@ -66,7 +66,8 @@ def test_cross_site_fetches_cannot_change_anything(tmp_path: Path) -> None:
     job = submitted(client)
     assert_error(client.delete(f"/api/jobs/{job['id']}", headers={"sec-fetch-site": "cross-site"}), 403)
     assert client.get(f"/api/jobs/{job['id']}").json()["state"] == "queued"
-    assert client.get("/api/health", headers={"sec-fetch-site": "cross-site"}).status_code == 200  # reading is ok
+    assert_error(client.get("/api/health", headers={"sec-fetch-site": "cross-site"}), 403, "cross_origin")
+    assert client.get("/", headers={"sec-fetch-site": "cross-site"}).status_code == 200  # a link to the page is ok
 
 
 def test_every_answer_carries_the_security_headers(tmp_path: Path) -> None:

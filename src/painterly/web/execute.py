@@ -81,6 +81,8 @@ def run_job(
         weights=_weights_sha(method),
         result=result,
     )
+    for entry in record["inputs"]:  # names inside the job folder: the record does not reveal the server's folders
+        entry["path"] = Path(entry["path"]).name
     record = dict(json.loads(json.dumps(record, default=str)))
     _write_atomically(files.path(RECORD_FILE), (json.dumps(record, indent=2) + "\n").encode())
     return record

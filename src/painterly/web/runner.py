@@ -117,7 +117,7 @@ class JobRunner:
             else:
                 self.store.finish(job.id, "cancelled", error="cancelled")
         except PainterlyError as error:
-            self.store.finish(job.id, "failed", error=str(error))
+            self.store.finish(job.id, "failed", error=str(error).replace(f"{folder}/", ""))
         except Exception as error:  # a bug must fail the job, not the worker
             log.exception("job %s failed", job.id)
             self.store.finish(job.id, "failed", error=f"internal error: {type(error).__name__}: {error}")

@@ -3,8 +3,9 @@
 A page on another site cannot drive the API: browsers send ``Origin`` with every cross-origin request and with
 same-origin POST/DELETE, and a request whose Origin is not this server's own is refused (403). DNS rebinding (a
 hostile name that resolves to 127.0.0.1) is refused by the Host check (400): only loopback names, the bound host,
-names given with ``--allow-host`` and IP literals are served. Every answer carries COOP/COEP (the cross-origin
-isolation WASM threads need), a strict content security policy and ``nosniff``.
+names given with ``--allow-host`` and IP literals are served. Requests a browser marks ``Sec-Fetch-Site:
+cross-site`` may only navigate to the page: the API and every non-GET are refused (403). Every answer carries
+COOP/COEP (the cross-origin isolation WASM threads need), a strict content security policy and ``nosniff``.
 """
 
 from __future__ import annotations
@@ -80,7 +81,8 @@ class GuardMiddleware:
         if origin is not None and not _same_origin(origin, scope.get("scheme", "http"), host):
             await _refuse(send, 403, "cross_origin", "requests from other sites are refused")
             return
-        if headers.get("sec-fetch-site") == "cross-site" and scope["method"] not in ("GET", "HEAD"):
+        cross_site = headers.get("sec-fetch-site") == "cross-site"
+        if cross_site and (scope["method"] not in ("GET", "HEAD") or scope["path"].startswith("/api/")):
             await _refuse(send, 403, "cross_origin", "requests from other sites are refused")
             return
         limit = self.max_body_bytes
