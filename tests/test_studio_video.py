@@ -51,6 +51,8 @@ def test_a_video_job_gives_a_stylised_mp4(tmp_path: Path) -> None:
         assert result.headers["content-type"] == "video/mp4"
         assert "attachment" in result.headers["content-disposition"]
         assert client.get(job["links"]["input"]).status_code == 404  # no still photo for a video
+        poster = client.get(job["links"]["preview"])  # the gallery's picture: the first stylised frame
+        assert poster.status_code == 200 and poster.headers["content-type"] == "image/jpeg"
     saved = tmp_path / "result.mp4"
     saved.write_bytes(result.content)
     with open_video(saved) as video:

@@ -135,7 +135,7 @@ def create_app(settings: StudioSettings) -> FastAPI:
             {"Retry-After": str(RETRY_AFTER_FULL_QUEUE)},
         )
 
-    @app.get("/", include_in_schema=False)
+    @app.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)
     def index() -> FileResponse:
         return FileResponse(settings.static_dir / "index.html", headers={"Cache-Control": "no-cache"})
 

@@ -158,6 +158,9 @@ def _run_video(
             work_dir=files.path("frames"),
             progress=on_frame,
         )
+    with open_video(output) as stylised:  # the first frame is the gallery's picture of the video
+        poster = next(iter(stylised)).image
+    _save_atomically(_display_size(poster), files.path(DISPLAY_IMAGE), quality=90)
     record = result_record(result, method, chosen, video_options)
     record["output"] = RESULT_VIDEO
     record["input"] = files.photo.name
