@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import skimage.data
 from PIL import Image
 
 from tests.browser_helpers import launch, wait_until, why_no_browser, write_y4m
@@ -78,7 +79,9 @@ def shot(page: Any, name: str) -> None:
 def test_dropped_photo_shows_the_preset_result_and_downloads_it(page: Any, tmp_path: Path) -> None:
     wait_until(page, "document.querySelector('#preset-select').options.length > 1")
     page.select_option("#preset-select", "starry_night")
-    page.set_input_files("#photo-input", str(picture(tmp_path / "photo.png")))
+    photo = tmp_path / "chelsea.jpg"  # scikit-image's CC0 photo: the screenshot goes into the README
+    Image.fromarray(skimage.data.chelsea()).save(photo, quality=95)
+    page.set_input_files("#photo-input", str(photo))
     result = page.locator("#result-image")
     result.wait_for(state="visible")
     wait_until(

@@ -73,6 +73,7 @@ async function start() {
   video.playsInline = true;
   await video.play();
   running = true;
+  $("webcam-canvas").hidden = false;
   resetTiming();
   $("webcam-stop").disabled = false;
   $("webcam-snapshot").disabled = false;
