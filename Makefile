@@ -53,6 +53,7 @@ bench: weights
 	$(BIN)/python benchmarks/feedforward.py
 	$(BIN)/python benchmarks/arbitrary.py
 	$(BIN)/python benchmarks/video.py
+	$(BIN)/python benchmarks/web.py
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache studio/node_modules $(ORT_VENDOR)
