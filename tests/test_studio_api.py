@@ -239,15 +239,19 @@ def test_every_picture_format_and_mode_runs(tmp_path: Path) -> None:
             assert client.get(f"/api/jobs/{job_id}/input").headers["content-type"] == "image/jpeg", name
 
 
-def test_a_broken_video_fails_clearly(tmp_path: Path) -> None:
+def test_a_broken_video_is_refused_at_submission(tmp_path: Path) -> None:
     with studio(tmp_path) as client:
-        job = submitted(client, b"\x00\x00\x00\x18ftypmp42" + bytes(300), photo_name="clip.mp4", size=64)
-        assert job["kind"] == "video"
-        failed = wait_for(client, job["id"])
-        assert failed["state"] == "failed" and "cannot read video" in failed["error"]
-        assert "internal error" not in failed["error"]
-        assert_error(client.get(f"/api/jobs/{job['id']}/input"), 404, "not_found", "no still photo")
+        refused = submit(client, b"\x00\x00\x00\x18ftypmp42" + bytes(300), photo_name="clip.mp4", size=64)
+        assert_error(refused, 415, "unsupported", "the video is not readable")
+        assert str(tmp_path) not in refused.text  # no server paths in messages
+        assert not any((tmp_path / "jobs").iterdir())  # nothing kept of a refused upload
     assert_error(submit(studio(tmp_path), b"\x1a\x45\xdf\xa3" + bytes(300), size=1500), 422, "invalid", "video")
+
+
+def test_heic_and_avif_photos_are_refused_with_a_hint(tmp_path: Path) -> None:
+    for brand in (b"heic", b"avif", b"mif1"):
+        refused = submit(studio(tmp_path), b"\x00\x00\x00\x18ftyp" + brand + bytes(300), photo_name="a.heic")
+        assert_error(refused, 415, "unsupported", "JPEG or PNG")
 
 
 def test_a_video_is_no_painting(tmp_path: Path) -> None:

@@ -48,12 +48,13 @@ def test_cancel_a_queued_job_then_run_it_again(tmp_path: Path) -> None:
         assert client.get(f"/api/jobs/{job['id']}").json()["state"] == "cancelled"
         assert_error(client.post(f"/api/jobs/{second['id']}/resubmit"), 409, "not_stopped", "done")
 
-        deleted = client.delete(f"/api/jobs/{second['id']}")
+        assert_error(client.delete(f"/api/jobs/{second['id']}"), 409, "finished", "remove=true")
+        deleted = client.delete(f"/api/jobs/{second['id']}", params={"remove": "true"})
         assert deleted.status_code == 204 and deleted.content == b""
         assert_error(client.get(f"/api/jobs/{second['id']}"), 404, "not_found")
         assert second["id"] not in job_folders(tmp_path)
         assert [item["id"] for item in client.get("/api/jobs").json()["jobs"]] == [job["id"]]
-        assert client.delete(f"/api/jobs/{job['id']}").status_code == 204
+        assert client.delete(f"/api/jobs/{job['id']}", params={"remove": "true"}).status_code == 204
         assert job_folders(tmp_path) == set()
 
 
@@ -91,7 +92,7 @@ def test_cancel_a_running_optimisation(tmp_path: Path, real_weights: Path) -> No
             assert preview.content[:3] == b"\xff\xd8\xff"
             assert_error(client.get(f"/api/jobs/{job['id']}/result"), 409, "not_done", "running")
 
-            answer = client.delete(f"/api/jobs/{job['id']}")
+            answer = client.post(f"/api/jobs/{job['id']}/cancel")
             assert answer.status_code == 202, answer.text
             assert answer.json()["state"] in ("running", "cancelled")
             seen += list(lines)
@@ -101,7 +102,8 @@ def test_cancel_a_running_optimisation(tmp_path: Path, real_weights: Path) -> No
         final = client.get(f"/api/jobs/{job['id']}").json()
         assert final["state"] == "cancelled" and final["progress"]["step"] < 2000
 
-        assert client.delete(f"/api/jobs/{job['id']}").status_code == 204
+        assert_error(client.post(f"/api/jobs/{job['id']}/cancel"), 409, "finished")
+        assert client.delete(f"/api/jobs/{job['id']}", params={"remove": "true"}).status_code == 204
         assert not (tmp_path / "jobs" / job["id"]).exists()
 
 

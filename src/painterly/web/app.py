@@ -20,7 +20,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__
-from ..errors import ConfigError, PainterlyError
+from ..errors import ConfigError, PainterlyError, WeightsError
 from .bell import EventBell
 from .execute import DISPLAY_IMAGE, PREVIEW_IMAGE, RESULT_IMAGE, RESULT_VIDEO, display_copy
 from .runner import JobRunner
@@ -28,13 +28,22 @@ from .security import GuardMiddleware, RateLimiter, error_body
 from .settings import StudioSettings
 from .spec import StudioOptions, check_request
 from .store import FINAL_STATES, Job, JobInput, JobStore, is_job_id, new_job_id
-from .uploads import SNIFF_BYTES, Sniffed, UnsupportedUploadError, UploadTooLargeError, check_picture, sniff
+from .uploads import (
+    SNIFF_BYTES,
+    Sniffed,
+    UnsupportedUploadError,
+    UploadTooLargeError,
+    check_picture,
+    check_video,
+    sniff,
+)
 from .views import ErrorBody, Health, JobList, JobView, PresetList, PresetView, job_view
 from .webcam import WebcamModel
 
 mimetypes.add_type("application/wasm", ".wasm")
 mimetypes.add_type("text/javascript", ".mjs")
 mimetypes.add_type("text/javascript", ".js")
+MAX_EVENT_ID = 2**62
 EVENT_WAIT_SECONDS = 5.0
 """A stream rereads the store at least this often, even without news (a safety net)."""
 RETRY_AFTER_FULL_QUEUE = 10
@@ -180,17 +189,26 @@ def create_app(settings: StudioSettings) -> FastAPI:
             check_request(method, options, len(styles))
         except ConfigError as error:
             raise StudioError(422, "invalid", str(error)) from error
+        except WeightsError as error:
+            raise StudioError(503, "no_model", str(error)) from error
         job_id = new_job_id()
         folder = runner.folder(job_id)
-        inputs = [_keep_upload(photo, photo_kind, folder, "photo")]
-        inputs += [
-            _keep_upload(item, kind, folder, f"style{i + 1}")
-            for i, (item, kind) in enumerate(zip(styles, style_kinds, strict=True))
-        ]
         try:
+            inputs = [_keep_upload(photo, photo_kind, folder, "photo")]
+            inputs += [
+                _keep_upload(item, kind, folder, f"style{i + 1}")
+                for i, (item, kind) in enumerate(zip(styles, style_kinds, strict=True))
+            ]
             for item in inputs:
                 if item.role != "photo" or photo_kind.kind == "image":
                     check_picture(folder / item.file, max_pixels=settings.max_pixels, label=_label(item))
+                else:
+                    check_video(
+                        folder / item.file,
+                        max_pixels=settings.max_pixels,
+                        max_frames=settings.max_video_frames,
+                        long_side=size,
+                    )
             job = store.create(
                 job_id,
                 kind=photo_kind.kind,
@@ -227,12 +245,13 @@ def create_app(settings: StudioSettings) -> FastAPI:
     @app.get("/api/jobs/{job_id}/events", response_class=EventSourceResponse, summary="Live events (SSE)")
     async def events(
         job: Job = Depends(get_job),  # noqa: B008  (a closure: Annotated would not resolve it)
-        after: Annotated[int | None, Query(ge=0)] = None,
-        last_event_id: Annotated[str | None, Header()] = None,
+        after: Annotated[int | None, Query(ge=0, le=MAX_EVENT_ID)] = None,
+        last_event_id: Annotated[str | None, Header(max_length=40)] = None,
     ) -> AsyncIterator[ServerSentEvent]:
         seen = after or 0
-        if last_event_id is not None and last_event_id.strip().isdigit():
-            seen = max(seen, int(last_event_id.strip()))
+        given = (last_event_id or "").strip()
+        if given.isascii() and given.isdigit() and len(given) <= 18:  # anything else is ignored, as browsers do
+            seen = max(seen, int(given))
         async for event in _event_stream(store, bell, job.id, seen):
             yield event
 
@@ -260,50 +279,71 @@ def create_app(settings: StudioSettings) -> FastAPI:
     @app.get(
         "/api/jobs/{job_id}/preview",
         summary="The latest intermediate picture, or the result's display copy",
-        response_class=FileResponse,
+        response_class=Response,
         responses={200: {"content": {"image/jpeg": {}}}},
     )
-    def preview(job_id: str) -> FileResponse:
+    def preview(job_id: str) -> Response:
         job = get_job(job_id)
         folder = runner.folder(job.id)
         for name in (DISPLAY_IMAGE, PREVIEW_IMAGE) if job.state == "done" else (PREVIEW_IMAGE,):
-            if (folder / name).is_file():
-                return FileResponse(folder / name, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
+            data = _read_or_none(folder / name)  # read whole: the preview is replaced about once a second
+            if data is not None:
+                return Response(data, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
         raise StudioError(404, "not_found", f"job {job.id} has no picture yet")
 
     @app.get(
         "/api/jobs/{job_id}/input",
         summary="The photo as decoded (for the before/after view)",
-        response_class=FileResponse,
+        response_class=Response,
         responses={200: {"content": {"image/jpeg": {}}}},
     )
-    def input_picture(job_id: str) -> FileResponse:
+    def input_picture(job_id: str) -> Response:
         job = get_job(job_id)
         photo = job.input("photo")
         if job.kind != "image" or photo is None:
             raise StudioError(404, "not_found", f"job {job.id} has no still photo")
         folder = runner.folder(job.id)
         target = folder / "input.jpg"
-        if not target.is_file():
+        data = _read_or_none(target)
+        if data is None:
             try:
-                display_copy(folder / photo.file, target, int(job.options.get("size", 1024)))
-            except PainterlyError as error:
-                raise StudioError(404, "not_found", str(error)) from error
-        return FileResponse(target, media_type="image/jpeg")
+                size = int(job.options.get("size", 1024))
+                display_copy(folder / photo.file, target, size, max_pixels=settings.max_pixels)
+            except (PainterlyError, OSError) as error:
+                raise StudioError(404, "not_found", f"the photo of job {job.id} is gone") from error
+            data = _read_or_none(target)
+        if data is None:
+            raise StudioError(404, "not_found", f"the photo of job {job.id} is gone")
+        return Response(data, media_type="image/jpeg")
+
+    @app.post(
+        "/api/jobs/{job_id}/cancel",
+        status_code=202,
+        summary="Cancel a queued or running job",
+        responses={409: {"description": "the job has already finished"}},
+    )
+    def cancel(job_id: str) -> JobView:
+        job = get_job(job_id)
+        if job.state in FINAL_STATES:
+            raise StudioError(409, "finished", f"job {job.id} is already {job.state}")
+        runner.cancel(job)
+        return job_view(get_job(job.id), store)
 
     @app.delete(
         "/api/jobs/{job_id}",
         status_code=202,
-        summary="Cancel an active job (202), or delete a finished one (204)",
+        summary="Cancel an active job (202); with remove=true delete a finished one and its files (204)",
         responses={204: {"description": "deleted"}},
     )
-    def cancel(job_id: str) -> Any:
+    def delete(job_id: str, remove: Annotated[bool, Query()] = False) -> Any:
         job = get_job(job_id)
-        if job.state in FINAL_STATES:
-            runner.delete(job.id)
-            return Response(status_code=204)
-        runner.cancel(job)
-        return job_view(get_job(job.id), store)
+        if job.state not in FINAL_STATES:
+            runner.cancel(job)
+            return job_view(get_job(job.id), store)
+        if not remove:
+            raise StudioError(409, "finished", f"job {job.id} is already {job.state}; add ?remove=true to delete it")
+        runner.delete(job.id)
+        return Response(status_code=204)
 
     @app.post("/api/jobs/{job_id}/resubmit", status_code=202, summary="Run a stopped job again")
     def resubmit(job_id: str, request: Request, response: Response) -> JobView:
@@ -340,7 +380,10 @@ def create_app(settings: StudioSettings) -> FastAPI:
     def presets() -> PresetList:
         from ..presets import list_presets
 
-        listed = [PresetView(name=item.name, index=item.index) for item in list_presets()]
+        try:
+            listed = [PresetView(name=item.name, index=item.index) for item in list_presets()]
+        except PainterlyError as error:
+            raise StudioError(503, "no_model", str(error)) from error
         return PresetList(presets=listed, webcam_model="/api/webcam/model.onnx")
 
     @app.get(
@@ -385,6 +428,13 @@ def _openapi_with_json_errors(app: FastAPI) -> dict[str, Any]:
     return app.openapi_schema or {}
 
 
+def _read_or_none(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except OSError:  # absent, or deleted a moment ago
+        return None
+
+
 def _label(item: JobInput) -> str:
     return "the photo" if item.role == "photo" else f"painting {item.role.removeprefix('style')}"
 
@@ -394,7 +444,10 @@ def _sniff_upload(upload: UploadFile, label: str) -> Sniffed:
     upload.file.seek(0)
     if not head:
         raise StudioError(400, "empty", f"{label} is empty")
-    found = sniff(head)
+    try:
+        found = sniff(head)
+    except UnsupportedUploadError as error:
+        raise StudioError(415, "unsupported", str(error)) from error
     if found is None:
         raise StudioError(
             415, "unsupported", f"{label} is not a PNG, JPEG, WebP, GIF, TIFF or BMP picture (or MP4/WebM/MKV video)"

@@ -9,7 +9,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shutil
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,13 +90,15 @@ def run_job(
     return record
 
 
-def _styles_and_weights(method: Method, options: StudioOptions, files: JobFiles) -> tuple[list[Any], list[float]]:
+def _styles_and_weights(
+    method: Method, options: StudioOptions, files: JobFiles, *, max_pixels: int
+) -> tuple[list[Any], list[float]]:
     if method.style_kind == "presets":
         from ..presets import parse_blend
 
         blend = parse_blend(options.preset or "")
         return list(blend), list(blend.values())
-    styles = [read_image(path).rgb for path in files.styles]
+    styles = [read_image(path, max_pixels=max_pixels).rgb for path in files.styles]
     weights = [options.blend, 1.0 - options.blend] if len(styles) == 2 else [1.0]
     return styles, weights
 
@@ -105,7 +109,7 @@ def _run_image(
     from ..api import output_alpha
 
     content = read_image(files.photo, max_pixels=max_pixels)
-    styles, weights = _styles_and_weights(method, options, files)
+    styles, weights = _styles_and_weights(method, options, files, max_pixels=max_pixels)
     chosen = method_options(method, options)
     stylizer = method.prepare(styles, chosen, weights=weights)
     watcher = _StepWatcher(reporter, files.path(PREVIEW_IMAGE))
@@ -133,7 +137,7 @@ def _run_video(
     output = files.path(RESULT_VIDEO)
     with open_video(files.photo, long_side=options.size, max_pixels=max_pixels) as reader:
         info = reader.info
-        styles, weights = _styles_and_weights(method, options, files)
+        styles, weights = _styles_and_weights(method, options, files, max_pixels=max_pixels)
         chosen = method_options(method, dataclasses.replace(options, size=max(info.width, info.height)))
         stylizer = method.prepare(styles, chosen, weights=weights)
         writer = writer_like(reader, output)
@@ -148,16 +152,21 @@ def _run_video(
             fraction = min(progress.frame / total, 0.99) if total else 0.0
             reporter.progress({"fraction": fraction, "step": progress.frame, "total": total, "fps": progress.fps})
 
-        result = stylize_video(
-            reader,
-            writer,
-            stylizer,
-            method,
-            video_options,
-            identity=identity,
-            work_dir=files.path("frames"),
-            progress=on_frame,
-        )
+        try:
+            result = stylize_video(
+                reader,
+                writer,
+                stylizer,
+                method,
+                video_options,
+                identity=identity,
+                work_dir=files.path("frames"),
+                progress=on_frame,
+            )
+        finally:  # the studio never resumes a video: its stored frames and partial output go at once
+            shutil.rmtree(files.path("frames"), ignore_errors=True)
+            for partial in files.folder.glob("*.partial*"):
+                partial.unlink(missing_ok=True)
     with open_video(output) as stylised:  # the first frame is the gallery's picture of the video
         poster = next(iter(stylised)).image
     _save_atomically(_display_size(poster), files.path(DISPLAY_IMAGE), quality=90)
@@ -210,7 +219,7 @@ def _display_size(image: Tensor, long_side: int = DISPLAY_LONG_SIDE) -> Tensor:
 def _save_atomically(image: Tensor, path: Path, *, alpha: Tensor | None = None, quality: int = 95) -> None:
     """Write to a temporary name, then rename: no half-written file ever carries the result's name. PNGs at zlib
     level 1: a 1024 px result encodes about 4x faster than at the default level (the drop-to-result time)."""
-    partial = path.with_name(path.stem + ".partial" + path.suffix)
+    partial = _partial_name(path)
     try:
         save_image(image.clamp(0, 1), partial, alpha=alpha, quality=quality, compress_level=PNG_LEVEL)
         os.replace(partial, path)
@@ -218,8 +227,13 @@ def _save_atomically(image: Tensor, path: Path, *, alpha: Tensor | None = None, 
         partial.unlink(missing_ok=True)
 
 
+def _partial_name(path: Path) -> Path:
+    """A temporary name of its own beside ``path`` (two writers of one file never share it), same suffix."""
+    return path.with_name(f"{path.stem}.{uuid.uuid4().hex[:12]}.partial{path.suffix}")
+
+
 def _write_atomically(path: Path, data: bytes) -> None:
-    partial = path.with_name(path.name + ".partial")
+    partial = _partial_name(path)
     try:
         partial.write_bytes(data)
         os.replace(partial, path)
@@ -245,8 +259,8 @@ def _weights_sha(method: Method) -> dict[str, str]:
     return found
 
 
-def display_copy(source: Path, target: Path, long_side: int) -> None:
+def display_copy(source: Path, target: Path, long_side: int, *, max_pixels: int) -> None:
     """A JPEG of a picture, scaled to ``long_side`` (for the before/after view)."""
-    picture = _display_size(read_image(source).rgb, long_side)
+    picture = _display_size(read_image(source, max_pixels=max_pixels).rgb, long_side)
     with torch.no_grad():
         _save_atomically(picture, target, quality=90)

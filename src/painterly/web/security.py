@@ -31,7 +31,7 @@ SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
     (b"x-frame-options", b"DENY"),
     (
         b"content-security-policy",
-        b"default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self' 'unsafe-inline'; "
+        b"default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; "
         b"img-src 'self' blob: data:; media-src 'self' blob: mediastream:; connect-src 'self' blob: data:; "
         b"worker-src 'self' blob:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
     ),
@@ -160,6 +160,6 @@ class RateLimiter:
             if len(times) >= self.per_minute:
                 return max(1, math.ceil(self.WINDOW - (now - times[0])))
             times.append(now)
-            if len(self._times) > 10_000:  # forget idle clients
-                self._times = {key: value for key, value in self._times.items() if value}
+            if len(self._times) > 1_000:  # forget clients idle for a whole window
+                self._times = {key: value for key, value in self._times.items() if now - value[-1] < self.WINDOW}
         return None

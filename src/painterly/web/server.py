@@ -16,7 +16,7 @@ class BackgroundServer:
     """``with BackgroundServer(app) as server: ... server.url ...``; port 0 picks a free port."""
 
     def __init__(self, app: FastAPI, *, host: str = "127.0.0.1", port: int = 0, start_timeout: float = 60.0) -> None:
-        config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
+        config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on", proxy_headers=False)
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, name="painterly-server", daemon=True)
         self._start_timeout = start_timeout

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ConfigError
-from ..image.io import DEFAULT_MAX_PIXELS
 
 LOOPBACK_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
@@ -24,8 +23,10 @@ class StudioSettings:
     port: int = DEFAULT_PORT
     max_upload_bytes: int = 40 * 1024 * 1024
     """Largest request body; a larger one is refused with 413 before it is read."""
-    max_pixels: int = DEFAULT_MAX_PIXELS
+    max_pixels: int = 40_000_000
     """Largest decoded picture (width x height), checked from the header before decoding."""
+    max_video_frames: int = 3000
+    """Longest video (frames; 2 minutes at 25 fps)."""
     queue_limit: int = 32
     """Most jobs waiting at once; more are refused with 503 and Retry-After."""
     rate_limit: int = 30
@@ -44,7 +45,7 @@ class StudioSettings:
     def __post_init__(self) -> None:
         if not 0 < self.port < 65536:
             raise ConfigError(f"port must be within 1..65535, got {self.port}")
-        for name in ("max_upload_bytes", "max_pixels", "queue_limit", "keep_jobs"):
+        for name in ("max_upload_bytes", "max_pixels", "max_video_frames", "queue_limit", "keep_jobs"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
         if self.rate_limit < 0:

@@ -212,13 +212,16 @@ class JobStore:
         error: str | None = None,
         record: dict[str, Any] | None = None,
         final_event: dict[str, Any] | None = None,
+        from_states: tuple[JobState, ...] = ACTIVE_STATES,
     ) -> bool:
-        """Move an active job to a final state and append its last event; False when it was no longer active."""
+        """Move a job in one of ``from_states`` to a final state and append its last event; False (nothing changed)
+        when it was in another state — the caller lost a race (a queued job claimed, a running one finished)."""
+        marks = ", ".join("?" for _ in from_states)
         with self._transaction() as cursor:
             changed = cursor.execute(
                 "UPDATE jobs SET state = ?, finished = ?, error = ?, record = COALESCE(?, record) "
-                "WHERE id = ? AND state IN ('queued', 'running')",
-                (state, time.time(), error, None if record is None else json.dumps(record), job_id),
+                f"WHERE id = ? AND state IN ({marks})",
+                (state, time.time(), error, None if record is None else json.dumps(record), job_id, *from_states),
             ).rowcount
             if changed:
                 self._append_event(cursor, job_id, state, final_event or {"state": state, "error": error})
@@ -226,12 +229,15 @@ class JobStore:
             self._notify(job_id)
         return bool(changed)
 
-    def set_progress(self, job_id: str, progress: dict[str, Any], *, event: bool = True) -> None:
+    def set_progress(self, job_id: str, progress: dict[str, Any]) -> None:
+        """Record a running job's progress (and its event); nothing once the job has left ``running``."""
         with self._transaction() as cursor:
-            cursor.execute("UPDATE jobs SET progress = ? WHERE id = ?", (json.dumps(progress), job_id))
-            if event:
+            changed = cursor.execute(
+                "UPDATE jobs SET progress = ? WHERE id = ? AND state = 'running'", (json.dumps(progress), job_id)
+            ).rowcount
+            if changed:
                 self._append_event(cursor, job_id, "progress", progress)
-        if event:
+        if changed:
             self._notify(job_id)
 
     def events_after(self, job_id: str, after: int) -> list[Event]:
@@ -255,6 +261,10 @@ class JobStore:
         for job_id in ids:
             self._notify(job_id)
         return ids
+
+    def ids(self) -> set[str]:
+        with self._lock:
+            return {row["id"] for row in self._connection.execute("SELECT id FROM jobs").fetchall()}
 
     def count(self, state: JobState) -> int:
         with self._lock:

@@ -8,6 +8,8 @@ const TERMINAL_STATES = new Set(TERMINAL_EVENTS);
 const RERUNNABLE_STATES = new Set(["interrupted", "failed", "cancelled"]);
 const MAX_VIDEO_SIZE = 1280;
 const GALLERY_LIMIT = 24;
+// The strength each method uses when none is sent (docs/studio_api.md): the slider starts there.
+const DEFAULT_STRENGTH = { preset: 1, adain: 1, wct: 1, photo: 1, gatys: 0.5 };
 
 window.painterlyTimings = { lastDropToResultMs: null };
 
@@ -15,13 +17,18 @@ const page = {
   photo: null,
   job: null,
   events: null,
+  submitting: false, // the POST of a new job is on its way
+  ownJobId: null, // the last job started from this page (its result takes the focus)
+  method: null, // the method the strength slider was last set for
+  strengthMoved: false, // the user moved the strength slider since the method last changed
   autoRunStart: null,
   presetsReady: null,
 };
 
 class ApiError extends Error {
-  constructor(message, retryAfter) {
+  constructor(message, status, retryAfter) {
     super(message);
+    this.status = status;
     this.retryAfter = retryAfter;
   }
 }
@@ -39,20 +46,27 @@ async function apiError(response) {
   } catch {
     // not the API's JSON error: keep the status line
   }
-  return new ApiError(message, response.headers.get("Retry-After"));
+  return new ApiError(message, response.status, response.headers.get("Retry-After"));
 }
+
+let errorShown = 0; // a newer call wins over a text still waiting for its frame
 
 function showError(error) {
   const box = $("error");
+  const shown = ++errorShown;
+  box.textContent = "";
   if (!error) {
     box.hidden = true;
-    box.textContent = "";
     return;
   }
   const saysWhen = !error.retryAfter || error.message.includes(`${error.retryAfter} s`);
   const wait = saysWhen ? "" : ` Try again in ${error.retryAfter} s.`;
-  box.textContent = `${error.message}${wait}`;
-  box.hidden = false;
+  // Emptied first and filled on the next frame: the same message twice is announced twice.
+  requestAnimationFrame(() => {
+    if (shown !== errorShown) return;
+    box.textContent = `${error.message}${wait}`;
+    box.hidden = false;
+  });
 }
 
 // ---- form ----
@@ -69,6 +83,8 @@ function syncForm() {
   $("blend-fields").hidden = mode !== "blend";
   $("preset-blend").disabled = $("preset-select-2").value === "";
   $("iterations-field").hidden = method !== "gatys";
+  syncStrength(method);
+  syncKeepColors(method);
   syncSizeLimit();
   const problem = formProblem(mode, method);
   $("form-hint").textContent = problem;
@@ -90,6 +106,21 @@ function formProblem(mode, method) {
   return "";
 }
 
+function syncStrength(method) {
+  if (method === page.method) return;
+  page.method = method;
+  if (!page.strengthMoved) setRange("strength", DEFAULT_STRENGTH[method] ?? 1);
+  page.strengthMoved = false;
+}
+
+function syncKeepColors(method) {
+  const keepsThem = method === "photo"; // the photorealistic method keeps the photo's colours by itself
+  const box = $("keep-colors");
+  box.disabled = keepsThem;
+  if (keepsThem) box.checked = false;
+  $("keep-colors-hint").hidden = !keepsThem;
+}
+
 function syncSizeLimit() {
   const isVideo = page.photo?.type.startsWith("video/") ?? false;
   const select = $("size-select");
@@ -109,10 +140,17 @@ function onStyleModeChange() {
 }
 
 function bindOutput(id) {
-  const input = $(id);
-  const show = () => { $(`${id}-value`).value = Number(input.value).toFixed(2); };
-  input.addEventListener("input", show);
-  show();
+  $(id).addEventListener("input", () => showRange(id));
+  showRange(id);
+}
+
+function showRange(id) {
+  $(`${id}-value`).value = Number($(id).value).toFixed(2);
+}
+
+function setRange(id, value) {
+  $(id).value = value;
+  showRange(id);
 }
 
 function presetField() {
@@ -138,19 +176,24 @@ function buildJobForm() {
     }
   }
   form.append("strength", $("strength").value);
-  form.append("color", $("keep-colors").checked ? "luminance" : "none");
+  if (!$("keep-colors").disabled) form.append("color", $("keep-colors").checked ? "luminance" : "none");
   form.append("size", $("size-select").value);
   if (method === "gatys" && $("iterations").value) form.append("iterations", $("iterations").value);
   return form;
 }
 
 async function submitJob() {
+  if (isBusy()) return;
   showError(null);
-  $("go").disabled = true;
+  page.submitting = true;
+  syncForm();
   try {
     const job = await api("/api/jobs", { method: "POST", body: buildJobForm() });
+    page.submitting = false;
+    page.ownJobId = job.id;
     follow(job);
   } catch (error) {
+    page.submitting = false;
     page.autoRunStart = null;
     showError(error);
     syncForm();
@@ -195,7 +238,7 @@ function shouldAutoRun() {
 
 async function autoRun(chosenAt) {
   await page.presetsReady;
-  if (formProblem(styleMode(), $("method-select").value)) return;
+  if (isBusy() || formProblem(styleMode(), $("method-select").value)) return;
   page.autoRunStart = chosenAt;
   submitJob();
 }
@@ -226,7 +269,7 @@ function setupDropZone() {
 // ---- a running job ----
 
 function isBusy() {
-  return page.events !== null;
+  return page.submitting || page.events !== null;
 }
 
 function follow(job) {
@@ -239,7 +282,7 @@ function follow(job) {
   showProgress(job.progress);
   showState(job);
   page.events = new EventSource(job.links.events);
-  page.events.addEventListener("state", (event) => showState(JSON.parse(event.data)));
+  page.events.addEventListener("state", (event) => onState(job, JSON.parse(event.data)));
   page.events.addEventListener("progress", (event) => showProgress(JSON.parse(event.data)));
   for (const name of TERMINAL_EVENTS) {
     page.events.addEventListener(name, (event) => finish(JSON.parse(event.data)));
@@ -263,6 +306,25 @@ async function onStreamError(job) {
   } catch (error) {
     showError(error);
     syncForm();
+  }
+}
+
+function onState(job, data) {
+  page.job = { ...page.job, state: data.state };
+  showState(data);
+  if (data.state === "queued") refreshQueuePosition(job); // the event does not say how many are ahead
+}
+
+async function refreshQueuePosition(job) {
+  try {
+    const latest = await api(job.links.self);
+    // only while still following this job and nothing newer arrived meanwhile
+    if (page.events && page.job.id === latest.id && page.job.state === "queued" && latest.state === "queued") {
+      page.job = latest;
+      showState(latest);
+    }
+  } catch {
+    // the event stream still reports the state; the count ahead is a nicety
   }
 }
 
@@ -304,7 +366,7 @@ function finish(job) {
   if (job.state === "done") {
     $("progress").value = 1;
     $("preview-image").hidden = true;
-    showResult(job);
+    showResult(job, { focus: job.id === page.ownJobId });
   } else {
     page.autoRunStart = null;
     if (job.state !== "cancelled") showError(new Error(`The job ${job.state}: ${job.error ?? "no reason given"}`));
@@ -318,8 +380,12 @@ async function cancelJob() {
   $("cancel").disabled = true;
   $("run-status").textContent = "Cancelling…";
   try {
-    await api(page.job.links.self, { method: "DELETE" });
+    await api(`${page.job.links.self}/cancel`, { method: "POST" });
   } catch (error) {
+    if (error.status === 409) {
+      $("run-status").textContent = "It had already finished."; // its last event follows
+      return;
+    }
     showError(error);
     showState(page.job);
     $("cancel").disabled = !isBusy();
@@ -328,7 +394,7 @@ async function cancelJob() {
 
 // ---- result ----
 
-function showResult(job) {
+function showResult(job, { focus = false } = {}) {
   const isVideo = job.kind === "video";
   $("result-empty").hidden = true;
   $("compare").hidden = isVideo;
@@ -346,6 +412,7 @@ function showResult(job) {
   download.href = `${job.links.result}?download=1`;
   download.hidden = false;
   $("result-section").scrollIntoView({ behavior: "smooth", block: "nearest" });
+  if (focus) $("result-title").focus({ preventScroll: true }); // a job started here: its result is what comes next
 }
 
 function onResultLoaded() {
@@ -364,10 +431,13 @@ function setupCompare() {
 
 // ---- gallery ----
 
-async function loadGallery() {
+async function loadGallery({ reattach = false } = {}) {
   try {
     const { jobs } = await api(`/api/jobs?limit=${GALLERY_LIMIT}`);
     $("gallery").replaceChildren(...jobs.map(galleryCard));
+    // after a reload: follow the newest job again while it is still queued or running
+    const newest = jobs[0];
+    if (reattach && newest && !TERMINAL_STATES.has(newest.state) && !isBusy()) follow(newest);
   } catch (error) {
     showError(error);
   }
@@ -405,10 +475,13 @@ function recordDetails(job) {
 
 function resubmitButton(job) {
   const button = element("button", { type: "button", textContent: "Run again" });
+  button.setAttribute("aria-label", `Run again: the ${job.method} job from ${formatTime(job.created)}`);
   button.addEventListener("click", async () => {
     button.disabled = true;
     try {
-      follow(await api(`${job.links.self}/resubmit`, { method: "POST" }));
+      const again = await api(`${job.links.self}/resubmit`, { method: "POST" });
+      page.ownJobId = again.id;
+      follow(again);
       loadGallery();
     } catch (error) {
       showError(error);
@@ -462,6 +535,7 @@ function setupForm() {
   bindOutput("preset-blend");
   bindOutput("blend");
   bindOutput("strength");
+  $("strength").addEventListener("input", () => { page.strengthMoved = true; });
   $("job-form").addEventListener("submit", (event) => {
     event.preventDefault();
     if (!$("go").disabled) submitJob();
@@ -476,7 +550,7 @@ function main() {
   setupCompare();
   syncForm();
   page.presetsReady = loadPresets().catch(showError);
-  loadGallery();
+  loadGallery({ reattach: true });
 }
 
 main();

@@ -8,6 +8,7 @@ const DEFAULT_SIZE = 320;
 const SLOW_FPS = 10;
 const FAST_FPS = 20;
 const ADAPT_FRAMES = 15;
+const CAMERA_ENDED = "the camera stopped sending pictures (unplugged, switched off, or taken by another program).";
 const SMOOTHING = 0.1; // exponential averages of the frame interval and the inference time
 
 const $ = (id) => document.getElementById(id);
@@ -21,6 +22,8 @@ let ort = null;
 let stream = null;
 let running = false;
 let loopId = 0; // a stopped loop may still await a frame: a restart must not revive it
+let loopDone = Promise.resolve(); // the last loop's end: a new one starts only after it (one session.run at a time)
+let wakeLoop = null; // resolves the frame the loop awaits: a stopped video shows no more frames
 let framesAtSize = 0;
 let lastFrameTime = 0;
 let frameInterval = 0;
@@ -31,6 +34,12 @@ const grabContext = grab.getContext("2d", { willReadFrequently: true });
 export function setupWebcam({ presets, webcam_model: model }) {
   modelUrl = model;
   fillStyleSelects(presets);
+  if (!window.isSecureContext || !navigator.mediaDevices?.getUserMedia) {
+    // e.g. the studio opened by a LAN address over plain http: browsers give the camera only to https or localhost
+    $("webcam-start").disabled = true;
+    status("The camera needs a secure page: open the studio over https, or as http://localhost on this computer.", true);
+    return;
+  }
   $("webcam-start").addEventListener("click", () => start().catch(fail));
   $("webcam-stop").addEventListener("click", stop);
   $("webcam-snapshot").addEventListener("click", snapshot);
@@ -61,6 +70,7 @@ function bindOutput(id) {
 async function start() {
   if (running) return;
   $("webcam-start").disabled = true;
+  await loopDone; // a quick Stop then Start: the stopped loop may still be inside session.run
   status("Loading the network…");
   session ??= await createSession();
   status("Asking for the camera…");
@@ -68,6 +78,8 @@ async function start() {
     audio: false,
     video: { width: { ideal: 640 }, height: { ideal: 480 }, facingMode: "user" },
   });
+  const track = stream.getVideoTracks()[0];
+  if (track) track.onended = () => { if (stream?.getVideoTracks()[0] === track) fail(new Error(CAMERA_ENDED)); };
   video.srcObject = stream;
   video.muted = true;
   video.playsInline = true;
@@ -78,34 +90,51 @@ async function start() {
   $("webcam-stop").disabled = false;
   $("webcam-snapshot").disabled = false;
   status("Running.");
-  loop(++loopId).catch((error) => fallBackToWasm(error).catch(fail));
+  loopDone = run(++loopId);
 }
 
-function stop() {
+async function run(id) {
+  try {
+    try {
+      await loop(id);
+    } catch (error) {
+      if (stats.backend !== "webgpu") throw error;
+      console.warn("WebGPU inference failed, using WebAssembly", error);
+      status("WebGPU failed: switching to WebAssembly…");
+      const failed = session;
+      session = null;
+      await failed.release().catch((why) => console.warn("could not release the WebGPU session", why));
+      session = await openSession("ort.wasm.min.mjs", "wasm");
+      if (running && id === loopId) status("Running.");
+      await loop(id);
+    }
+  } catch (error) {
+    if (id === loopId) fail(error);
+  }
+}
+
+function stop(reason = "Stopped.", isError = false) {
   running = false;
+  wakeLoop?.();
   stream?.getTracks().forEach((track) => track.stop());
   stream = null;
   video.srcObject = null;
   $("webcam-start").disabled = false;
   $("webcam-stop").disabled = true;
+  $("webcam-snapshot").disabled = true;
   $("webcam-info").textContent = "stopped";
-  status("Stopped.");
-}
-
-async function fallBackToWasm(error) {
-  if (stats.backend !== "webgpu") throw error;
-  console.warn("WebGPU inference failed, using WebAssembly", error);
-  session = await openSession("ort.wasm.min.mjs", "wasm");
-  await loop(++loopId);
+  status(reason, isError);
 }
 
 function fail(error) {
-  stop();
-  status(`Webcam: ${error.message || error}`);
+  const message = error?.name === "NotAllowedError" ? "the camera permission was refused." : error?.message || error;
+  stop(`Webcam stopped: ${message}`, true);
 }
 
-function status(text) {
-  $("webcam-status").textContent = text;
+function status(text, isError = false) {
+  const line = $("webcam-status");
+  line.textContent = text;
+  line.classList.toggle("warn", isError);
 }
 
 async function createSession() {
@@ -142,12 +171,13 @@ async function loop(id) {
     // Armed before the work: when inference outlasts a camera frame, the next one is already waiting.
     frameShown = nextVideoFrame();
     await renderFrame();
-    countFrame();
+    if (current()) countFrame();
   }
 }
 
 function nextVideoFrame() {
   return new Promise((resolve) => {
+    wakeLoop = resolve;
     if (video.requestVideoFrameCallback) video.requestVideoFrameCallback(() => resolve());
     else requestAnimationFrame(() => resolve());
   });
@@ -162,13 +192,15 @@ async function renderFrame() {
   const weights = new ort.Tensor("float32", styleWeights(), [1, styleCount()]);
   const started = performance.now();
   const results = await session.run({ image, weights });
-  stats.inferenceMs = smooth(stats.inferenceMs, performance.now() - started);
-  const output = results[session.outputNames[0]];
-  const [, , outHeight, outWidth] = output.dims;
-  if (outHeight !== height || outWidth !== width) throw new Error(`unexpected output size ${outWidth}x${outHeight}`);
-  const mixed = mixInto(frame, await output.getData(), Number($("webcam-strength").value));
-  output.dispose?.();
-  draw(mixed);
+  try {
+    stats.inferenceMs = smooth(stats.inferenceMs, performance.now() - started);
+    const output = results[session.outputNames[0]];
+    const [, , outHeight, outWidth] = output.dims;
+    if (outHeight !== height || outWidth !== width) throw new Error(`unexpected output size ${outWidth}x${outHeight}`);
+    draw(mixInto(frame, await output.getData(), Number($("webcam-strength").value)));
+  } finally {
+    for (const tensor of Object.values(results)) tensor.dispose?.(); // GPU buffers are not garbage-collected
+  }
 }
 
 function workingDimensions() {
