@@ -641,3 +641,15 @@ def test_real_vgg16_and_lpips_heads(real_weights: Path) -> None:
         (1, 64, 1, 1), (1, 128, 1, 1), (1, 256, 1, 1), (1, 512, 1, 1), (1, 512, 1, 1),
     ]  # fmt: skip
     assert all((v >= 0).all() for v in heads.values())  # LPIPS heads are non-negative by construction
+
+
+def test_fingerprints_hash_downloaded_and_shipped_files_and_skip_absent_ones(env: Env) -> None:
+    assert weights.fingerprints(["vgg16"]) == {}  # not downloaded into this home
+    cached = weights.cached_path("vgg16")
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(b"first version")
+    shipped = weights.fingerprints(["presets", "vgg16"])
+    assert shipped["presets"] == weights.verify_shipped("presets")
+    assert shipped["vgg16"] == hashlib.sha256(b"first version").hexdigest()
+    cached.write_bytes(b"second version, longer")  # a new file version is hashed again
+    assert weights.fingerprints(["vgg16"])["vgg16"] == hashlib.sha256(b"second version, longer").hexdigest()

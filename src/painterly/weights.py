@@ -22,6 +22,7 @@ Environment:
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import http.client
 import importlib
@@ -305,6 +306,26 @@ def verify_shipped(name: str, path: Path | None = None) -> str:
             f"{entry.name}: {path} has sha256 {sha}, expected {entry.sha256}: the installation is damaged, reinstall"
         )
     return sha
+
+
+def fingerprints(names: Iterable[str]) -> dict[str, str]:
+    """The sha256 of each named weights file in use — downloaded (``vgg16``) or shipped (``presets``) — for run
+    records; names whose file is absent are left out. Each file version is hashed once per process (a server records
+    every job). Unlike :func:`verify`, nothing is parsed or checked."""
+    found = {}
+    for name in names:
+        path = get_shipped(name).path() if name in SHIPPED else cached_path(name)
+        try:
+            stat = path.stat()
+        except OSError:
+            continue
+        found[name] = _sha256_of_version(str(path), stat.st_mtime_ns, stat.st_size)
+    return found
+
+
+@functools.lru_cache(maxsize=32)
+def _sha256_of_version(path: str, modified_ns: int, size: int) -> str:
+    return _sha256_file(Path(path))
 
 
 def shipped_name_of(path: Path) -> str | None:

@@ -27,7 +27,7 @@ from .runner import JobRunner
 from .security import GuardMiddleware, RateLimiter, error_body
 from .settings import StudioSettings
 from .spec import StudioOptions, check_request
-from .store import FINAL_STATES, Job, JobInput, JobStore, is_job_id, new_job_id
+from .store import FINAL_STATES, Job, JobInput, JobKind, JobStore, is_job_id, new_job_id
 from .uploads import (
     SNIFF_BYTES,
     Sniffed,
@@ -144,6 +144,36 @@ def create_app(settings: StudioSettings) -> FastAPI:
             {"Retry-After": str(RETRY_AFTER_FULL_QUEUE)},
         )
 
+    def enqueue(
+        job_id: str,
+        kind: JobKind,
+        method: str,
+        options: dict[str, Any],
+        inputs: list[JobInput],
+        client: str,
+        response: Response,
+    ) -> JobView:
+        """Queue a job whose inputs are in its folder (503, and the folder removed, when the queue is full)."""
+        try:
+            job = store.create(
+                job_id,
+                kind=kind,
+                method=method,
+                options=options,
+                inputs=inputs,
+                client=client,
+                queue_limit=settings.queue_limit,
+            )
+        except BaseException:
+            shutil.rmtree(runner.folder(job_id), ignore_errors=True)
+            raise
+        if job is None:
+            shutil.rmtree(runner.folder(job_id), ignore_errors=True)
+            raise queue_full()
+        runner.wake()
+        response.headers["Location"] = f"/api/jobs/{job.id}"
+        return job_view(job, store)
+
     @app.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)
     def index() -> FileResponse:
         return FileResponse(settings.static_dir / "index.html", headers={"Cache-Control": "no-cache"})
@@ -209,15 +239,6 @@ def create_app(settings: StudioSettings) -> FastAPI:
                         max_frames=settings.max_video_frames,
                         long_side=size,
                     )
-            job = store.create(
-                job_id,
-                kind=photo_kind.kind,
-                method=method,
-                options=options.as_dict(),
-                inputs=inputs,
-                client=client,
-                queue_limit=settings.queue_limit,
-            )
         except UploadTooLargeError as error:
             shutil.rmtree(folder, ignore_errors=True)
             raise StudioError(413, "too_many_pixels", str(error)) from error
@@ -227,12 +248,7 @@ def create_app(settings: StudioSettings) -> FastAPI:
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise
-        if job is None:
-            shutil.rmtree(folder, ignore_errors=True)
-            raise queue_full()
-        runner.wake()
-        response.headers["Location"] = f"/api/jobs/{job.id}"
-        return job_view(job, store)
+        return enqueue(job_id, photo_kind.kind, method, options.as_dict(), inputs, client, response)
 
     @app.get("/api/jobs", summary="Recent jobs, newest first")
     def list_jobs(limit: Annotated[int, Query(ge=1, le=200)] = 24) -> JobList:
@@ -360,21 +376,7 @@ def create_app(settings: StudioSettings) -> FastAPI:
         except OSError as error:
             shutil.rmtree(target, ignore_errors=True)
             raise StudioError(409, "inputs_gone", f"the inputs of job {job.id} are gone") from error
-        created = store.create(
-            new_id,
-            kind=job.kind,
-            method=job.method,
-            options=job.options,
-            inputs=list(job.inputs),
-            client=client,
-            queue_limit=settings.queue_limit,
-        )
-        if created is None:
-            shutil.rmtree(target, ignore_errors=True)
-            raise queue_full()
-        runner.wake()
-        response.headers["Location"] = f"/api/jobs/{created.id}"
-        return job_view(created, store)
+        return enqueue(new_id, job.kind, job.method, job.options, list(job.inputs), client, response)
 
     @app.get("/api/presets", summary="The presets (instant styles) and the webcam model")
     def presets() -> PresetList:

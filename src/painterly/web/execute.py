@@ -25,6 +25,7 @@ from ..image.io import read_image, resize_long_side, save_image
 from ..methods.base import Method
 from ..methods.registry import get_method
 from ..record import build_run_record
+from ..weights import fingerprints
 from .spec import StudioOptions, method_options
 
 RESULT_IMAGE = "result.png"
@@ -80,7 +81,7 @@ def run_job(
         method=method.name,
         options=options.as_dict(),
         inputs=inputs,
-        weights=_weights_sha(method),
+        weights=fingerprints(method.weights),
         result=result,
     )
     for entry in record["inputs"]:  # names inside the job folder: the record does not reveal the server's folders
@@ -245,18 +246,6 @@ def _plain(options: Any) -> dict[str, Any]:
     if dataclasses.is_dataclass(options) and not isinstance(options, type):
         return {key: str(value) if isinstance(value, Path) else value for key, value in vars(options).items()}
     return {"options": repr(options)}
-
-
-def _weights_sha(method: Method) -> dict[str, str]:
-    from .. import weights
-
-    found: dict[str, str] = {}
-    for name in method.weights:
-        try:
-            found[name] = weights.verify(name)
-        except Exception:  # the record must not fail a finished run
-            continue
-    return found
 
 
 def display_copy(source: Path, target: Path, long_side: int, *, max_pixels: int) -> None:
