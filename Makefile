@@ -41,8 +41,8 @@ demo: weights
 	$(BIN)/painterly demo --arbitrary -o out/demo_adain.png
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks scripts
+	$(BIN)/ruff format --check src tests benchmarks scripts
 	$(BIN)/mypy
 
 test: weights lint

@@ -1,13 +1,16 @@
 """Benchmark of the feed-forward presets: speed, memory and quality next to the Gatys result, in one run.
 
-    .venv/bin/python benchmarks/feedforward.py [--sizes 512,1024] [--repeats 5] [--workdir out/bench_ff]
+    .venv/bin/python benchmarks/feedforward.py [--models shipped,new=runs/x/model.safetensors] [--repeats 5]
+        [--workdir out/bench_ff]
 
 Speed rows: seconds per image (median of --repeats after one warm-up, the whole `NetworkStylizer.stylize` call:
-padding, network, colour handling) and peak RSS, each cell in its own process, for the shipped network and for
-untrained networks of other shapes (width/blocks/downsamplings/edge kernel): what the shape costs.
-Quality rows: the shipped network's output for each pair scored by the fp32 VGG16 evaluator of benchmarks/gatys.py
-(default Gatys layers and weights, style image at the content's size), next to `GatysConfig(size=512)`'s result.
-Pairs default to test photos with paintings the presets were trained on; needs ../shared/data.
+padding, network, colour handling) and peak RSS, each cell in its own process, for each model of --models and for
+untrained networks of other shapes (--architectures width/blocks/downsamplings/edge kernel): what the shape costs.
+Quality rows: every painting of ../shared/data/styles (each model's preset of that name) on the photos of --photos
+at 512 px, in bf16 where the CPU has it, scored by the fp32 VGG16 evaluator of benchmarks/gatys.py (default Gatys
+layers and weights, the painting at the photo's size), next to `GatysConfig(size=512)`'s result for the same pair
+(`painterly transfer` at default strength; computed once per --workdir, about 4 CPU-minutes each). The goals of
+issue 13 are checked at the end: style loss <= 3x and content loss <= 4x Gatys for every pair, 1024 px <= 0.25 s.
 """
 
 from __future__ import annotations
@@ -25,19 +28,24 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from common import PRECISIONS, SHARED, gatys_reference, peak_mb, photo, print_quality, quality_rows, run_child  # noqa: E402
+from common import PRECISIONS, SHARED, gatys_reference, painting, peak_mb, photo, run_child  # noqa: E402
 
-ARCHITECTURES = ("shipped", "8/3/3/9", "12/5/3/9", "16/5/2/9", "32/5/2/9")
-PAIRS = ("tubingen:starry_night", "golden_gate:the_scream", "chicago:udnie")
+ARCHITECTURES = ("8/5/4/9", "16/5/2/9", "32/5/2/9")
+PHOTOS = ("tubingen", "golden_gate", "chicago")
+STYLE_GOAL, CONTENT_GOAL, SECONDS_GOAL = 3.0, 4.0, 0.25
 
 
 def stylizer_for(architecture: str, precision: str) -> Any:
+    """``shipped``, a model file's path, or an untrained ``width/blocks/downsamplings/edge_kernel`` network."""
     from painterly.methods.feedforward import NetworkSpec, StyleNetwork
+    from painterly.methods.model_files import load_style_network
     from painterly.methods.stylizer import NetworkStylizer
     from painterly.presets import load_presets
 
     if architecture == "shipped":
         network, names = load_presets()
+    elif architecture.endswith(".safetensors"):
+        network, names, _ = load_style_network(Path(architecture))
     else:
         width, blocks, downsamplings, kernel = (int(part) for part in architecture.split("/"))
         torch.manual_seed(0)
@@ -71,14 +79,87 @@ def measure_speed(architecture: str, size: int, precision: str, repeats: int) ->
     }
 
 
+def model_list(text: str) -> dict[str, str]:
+    """``shipped,quality=runs/q/model.safetensors`` -> {label: shipped or path}."""
+    models = {}
+    for item in text.split(","):
+        label, _, source = item.partition("=")
+        models[label.strip()] = (source or label).strip()
+    return models
+
+
+def paintings() -> dict[str, str]:
+    """{preset name: painting file stem} for every painting of ../shared/data/styles."""
+    from painterly.training.data import image_files
+    from painterly.training.feedforward import style_names_of
+
+    stems = [file.stem for file in image_files(SHARED / "styles")]
+    return dict(zip(style_names_of(stems), stems, strict=True))
+
+
+def quality_rows(models: dict[str, str], photos: list[str], workdir: Path, precision: str) -> list[dict[str, Any]]:
+    """For every photo x painting: the Gatys reference and each model's preset at 512 px, scored in fp32."""
+    from gatys import evaluate
+    from painterly.image.io import resize_long_side, save_image
+
+    stylizers = {label: stylizer_for(source, precision) for label, source in models.items()}
+    rows = []
+    for photo_name in photos:
+        content = photo(photo_name, 512)
+        for preset, stem in paintings().items():
+            style = resize_long_side(painting(stem), 512)
+            reference = gatys_reference(photo_name, stem, workdir)
+            row: dict[str, Any] = {
+                "pair": f"{photo_name}:{preset}",
+                "gatys": evaluate(reference["image"], content, style),
+            }
+            save_image(reference["image"], workdir / f"gatys_{photo_name}_{stem}_512.png")
+            for label, stylizer in stylizers.items():
+                started = time.perf_counter()
+                image = stylizer.stylize(content, {preset: 1.0})
+                row[label] = evaluate(image, content, style) | {"seconds": time.perf_counter() - started}
+                save_image(image, workdir / f"{label}_{photo_name}_{preset}_512_{precision}.png")
+            rows.append(row)
+            print(f"  scored {row['pair']}", file=sys.stderr)
+    return rows
+
+
+def print_quality(rows: list[dict[str, Any]], labels: list[str]) -> None:
+    header = f"{'photo:preset':<36} {'gatys c/s':>13}" + "".join(
+        f" {label + ' c/s':>15} {'style x':>7} {'cont x':>6}" for label in labels
+    )
+    print(header)
+    print("-" * len(header))
+    for row in rows:
+        gatys = row["gatys"]
+        line = f"{row['pair']:<36} {gatys['content']:>6.2f}/{gatys['style']:<6.2f}"
+        for label in labels:
+            ours = row[label]
+            line += (
+                f" {ours['content']:>7.2f}/{ours['style']:<7.2f} {ours['style'] / gatys['style']:>7.2f}"
+                f" {ours['content'] / gatys['content']:>6.2f}"
+            )
+        print(line)
+    for label in labels:
+        style = [row[label]["style"] / row["gatys"]["style"] for row in rows]
+        content = [row[label]["content"] / row["gatys"]["content"] for row in rows]
+        met = sum(s <= STYLE_GOAL and c <= CONTENT_GOAL for s, c in zip(style, content, strict=True))
+        print(
+            f"{label}: style vs Gatys median {statistics.median(style):.2f}x, worst {max(style):.2f}x (goal <= "
+            f"{STYLE_GOAL:g}x); content median {statistics.median(content):.2f}x, worst {max(content):.2f}x (goal <= "
+            f"{CONTENT_GOAL:g}x); both goals met on {met} of {len(rows)} pairs"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="512,1024")
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--models", default="shipped", help="label=model.safetensors or 'shipped', comma-separated")
     parser.add_argument(
-        "--architectures", default=",".join(ARCHITECTURES), help="'shipped' or width/blocks/downsamplings/edge_kernel"
+        "--architectures", default=",".join(ARCHITECTURES), help="untrained width/blocks/downsamplings/edge_kernel"
     )
-    parser.add_argument("--pairs", default=",".join(PAIRS), help="photo:painting names from ../shared/data")
+    parser.add_argument("--photos", default=",".join(PHOTOS), help="test photos of ../shared/data")
     parser.add_argument("--large", type=int, default=4096, help="also time one tiled image this long (0: skip)")
     parser.add_argument("--workdir", type=Path, help="images go here; Gatys results here are reused")
     parser.add_argument("--gatys-only", action="store_true", help="only compute the Gatys references into --workdir")
@@ -93,50 +174,52 @@ def main() -> None:
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="painterly-bench-ff-"))
     workdir.mkdir(parents=True, exist_ok=True)
     sizes = [int(size) for size in args.sizes.split(",")]
+    photos = args.photos.split(",")
+    models = model_list(args.models)
     if args.gatys_only:
-        for pair in args.pairs.split(","):
-            content_name, style_name = pair.split(":")
-            gatys_reference(content_name, style_name, workdir)
+        for photo_name in photos:
+            for stem in paintings().values():
+                gatys_reference(photo_name, stem, workdir)
         return
 
     speed = []
-    for architecture in args.architectures.split(","):
+    timed = [(label, source) for label, source in models.items()]
+    timed += [(f"untrained {shape}", shape) for shape in args.architectures.split(",") if shape]
+    for label, source in timed:
         for size in sizes:
             for precision in PRECISIONS:
-                speed.append(run_child(__file__, ["--child", architecture, str(size), precision, str(args.repeats)]))
-                print(f"  timed {architecture} {size} {precision}: {speed[-1]['seconds']:.3f} s", file=sys.stderr)
+                cell = run_child(__file__, ["--child", source, str(size), precision, str(args.repeats)])
+                speed.append(cell | {"label": label})
+                print(f"  timed {label} {size} {precision}: {cell['seconds']:.3f} s", file=sys.stderr)
     if args.large:
-        speed.append(run_child(__file__, ["--child", "shipped", str(args.large), PRECISIONS[-1], "1"]))
+        label, source = timed[0]
+        speed.append(run_child(__file__, ["--child", source, str(args.large), PRECISIONS[-1], "1"]) | {"label": label})
     print(f"\nspeed: median of {args.repeats} after a warm-up; photo tubingen; each cell in its own process")
-    header = f"{'network (w/blocks/down/k)':<26} {'params':>8} {'size':>11} {'prec':<5} {'s/image':>8} {'peak MB':>8}"
+    header = f"{'network (w/blocks/down/k)':<30} {'params':>8} {'size':>11} {'prec':<5} {'s/image':>8} {'peak MB':>8}"
     print(header)
     print("-" * len(header))
     for row in speed:
         spec = row["spec"]
         shape = f"{spec['width']}/{spec['residual_blocks']}/{spec['downsamplings']}/{spec['edge_kernel']}"
-        name = f"{row['architecture']} {shape}" if row["architecture"] == "shipped" else f"untrained {shape}"
+        name = row["label"] if row["label"].startswith("untrained") else f"{row['label']} {shape}"
         height, width = row["height_width"]
         print(
-            f"{name:<26} {row['parameters']:>8} {f'{width}x{height}':>11} {row['precision']:<5} "
+            f"{name:<30} {row['parameters']:>8} {f'{width}x{height}':>11} {row['precision']:<5} "
             f"{row['seconds']:>8.3f} {row['peak_mb']:>8.0f}"
         )
 
-    def stylize(content: torch.Tensor, style_name: str, precision: str) -> torch.Tensor:
-        image: torch.Tensor = stylizer_for("shipped", precision).stylize(content, {style_name: 1.0})
-        return image
-
-    pairs = args.pairs.split(",")
-    quality = quality_rows("preset", stylize, sizes, pairs, workdir)
-    print("\nquality: fp32 VGG16 evaluator, Gatys default layers and weights (lower is closer); Gatys times are in")
-    print("benchmarks/gatys.py (its references here may come from --workdir, computed under other load)")
-    print_quality("preset", quality, pairs, sizes)
-    shipped = {(r["size"], r["precision"]): r["seconds"] for r in speed if r["architecture"] == "shipped"}
-    for size in sizes:
-        if (size, "bf16") in shipped:
-            print(
-                f"shipped network at {size} px: bf16 {shipped[(size, 'bf16')]:.3f} s, fp32 "
-                f"{shipped[(size, 'fp32')]:.3f} s per image"
-            )
+    precision = PRECISIONS[-1]
+    rows = quality_rows(models, photos, workdir, precision)
+    print(
+        f"\nquality at 512 px ({precision}): fp32 VGG16 evaluator, Gatys default layers and weights (lower is closer);"
+    )
+    print("c/s = content/style loss; x = ratio to Gatys (painterly transfer at default strength) on the same pair")
+    print_quality(rows, list(models))
+    seconds = {(r["label"], r["size"], r["precision"]): r["seconds"] for r in speed}
+    for label in models:
+        if (label, 1024, precision) in seconds:
+            value = seconds[(label, 1024, precision)]
+            print(f"{label} at 1024 px {precision}: {value:.3f} s per image (goal <= {SECONDS_GOAL} s)")
     print(f"images: {workdir}")
 
 

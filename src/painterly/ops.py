@@ -60,10 +60,11 @@ def adain(content: Tensor, style: Tensor, eps: float = 1e-5) -> Tensor:
     return renormalise(content, mean_std(content, eps), mean_std(style, eps))
 
 
-def total_variation(image: Tensor, *, circular: bool = False) -> Tensor:
+def total_variation(image: Tensor, *, circular: bool = False, per_image: bool = False) -> Tensor:
     """Mean squared difference between neighbouring pixels (horizontal and vertical), a scalar.
 
-    ``circular`` also compares the last column with the first and the last row with the first (a wrapping image).
+    ``circular`` also compares the last column with the first and the last row with the first (a wrapping image);
+    ``per_image`` returns one value per image of the batch, shape (B,), whose mean is the scalar.
     """
     if circular:
         dx = image - torch.roll(image, shifts=1, dims=-1)
@@ -71,6 +72,9 @@ def total_variation(image: Tensor, *, circular: bool = False) -> Tensor:
     else:
         dx = image[..., :, 1:] - image[..., :, :-1]
         dy = image[..., 1:, :] - image[..., :-1, :]
+    if per_image:
+        dims = tuple(range(1, image.dim()))
+        return dx.pow(2).mean(dim=dims) + dy.pow(2).mean(dim=dims)
     return dx.pow(2).mean() + dy.pow(2).mean()
 
 

@@ -173,8 +173,8 @@ def report(result: Any, model_path: Path) -> None:
 )
 @training_options(batch=10, learning_rate=1e-3)
 @click.option("--width", default=8, show_default=True, type=click.IntRange(min=1), help="Channels at full size.")
-@click.option("--blocks", default=3, show_default=True, type=click.IntRange(min=0), help="Residual blocks.")
-@click.option("--downsamplings", default=3, show_default=True, type=click.IntRange(min=1, max=4))
+@click.option("--blocks", default=5, show_default=True, type=click.IntRange(min=0), help="Residual blocks.")
+@click.option("--downsamplings", default=4, show_default=True, type=click.IntRange(min=1, max=4))
 @click.option("--edge-kernel", default=9, show_default=True, type=click.IntRange(min=1))
 @click.option(
     "--input-skip/--no-input-skip",
@@ -182,7 +182,7 @@ def report(result: Any, model_path: Path) -> None:
     show_default=True,
     help="Add the photo to the network's output (learns the change; much faster to train).",
 )
-@click.option("--style-weight", default=1e6, show_default=True, type=float)
+@click.option("--style-weight", default=3e5, show_default=True, type=float)
 @click.option("--content-weight", default=1.0, show_default=True, type=float)
 @click.option("--tv-weight", default=1.0, show_default=True, type=float)
 @click.option(
@@ -194,10 +194,31 @@ def report(result: Any, model_path: Path) -> None:
 )
 @click.option(
     "--style-size",
-    default=320,
+    default=512,
     show_default=True,
     type=click.IntRange(min=32),
     help="Long side the paintings are seen at (bigger: larger brush strokes).",
+)
+@click.option(
+    "--losses",
+    "loss_set",
+    default="gatys",
+    show_default=True,
+    type=click.Choice(["gatys", "johnson"]),
+    help="Loss layers: gatys (painterly transfer's own objective: style relu1_1..relu5_1, content relu4_2) or johnson "
+    "(style relu1_2..relu4_3, content relu3_3).",
+)
+@click.option(
+    "--balance-styles/--no-balance-styles",
+    default=True,
+    show_default=True,
+    help="Scale each painting's loss by the inverse of its loss on the untouched photos (equal attention per style).",
+)
+@click.option(
+    "--loss-network",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="VGG16 convolution weights (safetensors, conv1_1 ... conv5_1) instead of painterly's cache, e.g. the fp16 "
+    "copy scripts/prepare_gpu_run.py carries to a GPU machine.",
 )
 def feedforward(**params: Any) -> int:
     """Train one multi-style network (conditional instance norm) on every painting in --styles.
@@ -205,7 +226,7 @@ def feedforward(**params: Any) -> int:
     Resumes from the run folder's checkpoint if there is one; writes model.safetensors whenever it stops.
     """
     from ..methods.feedforward import NetworkSpec
-    from ..training.feedforward import PerceptualWeights, train_feedforward
+    from ..training.feedforward import LOSS_SETS, PerceptualWeights, train_feedforward
 
     style_files = image_files(params["styles"])
     image_files(params["photos"])  # fail early, with the folder's name
@@ -217,7 +238,11 @@ def feedforward(**params: Any) -> int:
         styles=len(style_files),
         input_skip=params["input_skip"],
     )
+    content_layers, style_layers = LOSS_SETS[params["loss_set"]]
     weights = PerceptualWeights(
+        content_layers=content_layers,
+        style_layers=style_layers,
+        balance_styles=params["balance_styles"],
         content_weight=params["content_weight"],
         style_weight=params["style_weight"],
         tv_weight=params["tv_weight"],
@@ -232,7 +257,21 @@ def feedforward(**params: Any) -> int:
         params["run_dir"],
         spec=spec,
         weights=weights,
+        encoder_weights=read_loss_network(params["loss_network"]) if params["loss_network"] else None,
     )
+
+
+def read_loss_network(path: Path) -> dict[str, Any]:
+    """A VGG16 state dict from a safetensors file, as float32; a missing or unreadable file is a WeightsError."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    from ..errors import WeightsError
+
+    try:
+        return {key: value.float() for key, value in load_file(str(path)).items()}
+    except (OSError, SafetensorError) as error:
+        raise WeightsError(f"cannot read the loss network {path}: {error}") from error
 
 
 @train.command("arbitrary")

@@ -25,17 +25,20 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path
-from typing import Any, BinaryIO, Final
+from typing import TYPE_CHECKING, Any, BinaryIO, Final
 
-import cv2
 import numpy as np
 import numpy.typing as npt
-import tifffile
 import torch
 import torch.nn.functional as F
 from PIL import Image, ImageFile, UnidentifiedImageError
 
 from painterly.errors import ConfigError, InputImageError, OutputError
+
+# OpenCV and tifffile are imported where 16-bit PNGs and TIFFs are handled: everything else (a GPU training machine
+# with torch, numpy and Pillow alone, too) loads and saves images without them.
+if TYPE_CHECKING:
+    import tifffile
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
@@ -384,6 +387,8 @@ def _read_png16(fh: BinaryIO, head: bytes, source: str, max_pixels: int | None) 
     leaves the EXIF orientation to us. If OpenCV refuses the file (truncated, corrupt, over its pixel limit), Pillow
     reads it instead: it reports what is wrong, or decodes the file at 8-bit precision with a warning logged.
     """
+    import cv2
+
     width, height = (int(side) for side in struct.unpack(">II", head[16:24]))
     _check_size(width, height, source, max_pixels)
     data = np.frombuffer(fh.read(), dtype=np.uint8)
@@ -415,6 +420,8 @@ def _read_png16(fh: BinaryIO, head: bytes, source: str, max_pixels: int | None) 
 
 def _read_tiff(fh: BinaryIO, source: str, max_pixels: int | None) -> tuple[_SAMPLES, int, int]:
     """Read a TIFF with tifffile (16-bit and float RGB kept); hand anything it cannot do to Pillow."""
+    import tifffile
+
     try:
         with tifffile.TiffFile(fh) as tif:
             page = tif.pages.first
@@ -446,6 +453,8 @@ def _read_tiff(fh: BinaryIO, source: str, max_pixels: int | None) -> tuple[_SAMP
 
 def _tiff_layout(page: tifffile.TiffPage) -> tuple[bool, str] | None:
     """(invert, alpha kind) for the TIFFs read with tifffile, None for those left to Pillow."""
+    import tifffile
+
     photometric = int(page.photometric)
     samples = int(page.samplesperpixel)
     dtype = page.dtype
@@ -720,6 +729,8 @@ def _quantize(samples: npt.NDArray[np.float32], bit_depth: int) -> _SAMPLES:
 
 def _encode(samples: _SAMPLES, fmt: str, quality: int, compress_level: int = 6) -> bytes:
     if fmt == "TIFF":
+        import tifffile
+
         buffer = BytesIO()
         extra = ("unassalpha",) if samples.shape[2] == 4 else None
         tifffile.imwrite(
@@ -770,6 +781,8 @@ def _encode_png16(samples: _SAMPLES) -> bytes:
     Those are tuned for speed (Sub filter, zlib level 1): files come out about 2% larger than with zlib level 6 and
     adaptive filters, in a fifth of the time. The file has no metadata chunks (no EXIF).
     """
+    import cv2
+
     code = cv2.COLOR_RGB2BGR if samples.shape[2] == 3 else cv2.COLOR_RGBA2BGRA
     ok, encoded = cv2.imencode(".png", cv2.cvtColor(np.ascontiguousarray(samples), code))
     if not ok:

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import Generic, TypeVar
 
 import torch
 from torch import Tensor
@@ -17,6 +19,7 @@ from torch import Tensor
 from ..errors import ConfigError, InputImageError
 from ..image.io import load_image, resize_to
 
+Batch = TypeVar("Batch")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
 
@@ -137,3 +140,32 @@ def load_preview(photo: Path | None, photo_folder: Path, long_side: int = 256) -
     from ..image.io import resize_long_side
 
     return resize_long_side(load_image(photo or image_files(photo_folder)[0], max_pixels=None), long_side)
+
+
+class BatchPrefetcher(Generic[Batch]):
+    """Draws the next step's batch on a background thread while the current step runs (keeps a GPU busy).
+
+    ``draw(generator)`` makes one step's batch. :meth:`get` is called with the step's fresh generator (from
+    :func:`step_generator`); the batch it returns equals ``draw(generator)`` exactly, because the batch drawn ahead
+    for the next seed uses a fresh generator with that seed. Resumed or out-of-order steps simply draw in place.
+    """
+
+    def __init__(self, draw: Callable[[torch.Generator], Batch]) -> None:
+        self.draw = draw
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="painterly-batches")
+        self.pending: tuple[int, Future[Batch]] | None = None
+
+    def get(self, generator: torch.Generator) -> Batch:
+        seed = generator.initial_seed()
+        if self.pending is not None and self.pending[0] == seed:
+            batch = self.pending[1].result()
+        else:
+            if self.pending is not None:
+                self.pending[1].cancel()
+            batch = self.draw(generator)
+        following = seed + 1
+        self.pending = (following, self.pool.submit(self.draw, torch.Generator().manual_seed(following)))
+        return batch
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=False, cancel_futures=True)

@@ -17,6 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..config import DEFAULT_CONTENT_LAYERS as GATYS_CONTENT_LAYERS
+from ..config import DEFAULT_STYLE_LAYERS as GATYS_STYLE_LAYERS
 from ..devices import autocast
 from ..encoders.vgg import VGGEncoder
 from ..errors import ConfigError, OutputError
@@ -24,13 +26,23 @@ from ..image.io import load_image, resize_long_side
 from ..methods.feedforward import NetworkSpec, StyleNetwork, parameter_count
 from ..methods.model_files import save_style_network
 from ..ops import gram_matrix, total_variation
-from .data import CropSampler, load_folder, load_preview
+from .data import BatchPrefetcher, CropSampler, load_folder, load_preview
 from .loop import TrainingOptions, TrainingProgress, TrainingResult, build_seeded, train_and_save
 from .model_card import render_model_card
 
-# relu4_3's Gram term is ~100x smaller than the others at equal weight; 4x lets larger structures count.
-DEFAULT_STYLE_LAYERS = {"relu1_2": 1.0, "relu2_2": 1.0, "relu3_3": 1.0, "relu4_3": 4.0}
-DEFAULT_CONTENT_LAYERS = {"relu3_3": 1.0}
+# Johnson et al.'s loss: relu4_3's Gram term is ~100x smaller than the others at equal weight; 4x lets larger
+# structures count.
+JOHNSON_STYLE_LAYERS = {"relu1_2": 1.0, "relu2_2": 1.0, "relu3_3": 1.0, "relu4_3": 4.0}
+JOHNSON_CONTENT_LAYERS = {"relu3_3": 1.0}
+LOSS_SETS: dict[str, tuple[dict[str, float], dict[str, float]]] = {
+    # the optimisation's own objective (painterly transfer's defaults): the network learns what Gatys minimises
+    "gatys": (dict(GATYS_CONTENT_LAYERS), dict(GATYS_STYLE_LAYERS)),
+    "johnson": (JOHNSON_CONTENT_LAYERS, JOHNSON_STYLE_LAYERS),
+}
+DEFAULT_LOSS_SET = "gatys"
+DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS = LOSS_SETS[DEFAULT_LOSS_SET]
+BALANCE_CROPS = 16
+"""Photo crops the per-style balance is measured on (one fixed draw, the same in every run whatever its seed)."""
 
 
 @dataclass(frozen=True)
@@ -45,6 +57,10 @@ class PerceptualWeights:
     style_size: int = 320
     norm_learning_rate_scale: float = 5.0
     """Learning-rate multiplier of the per-style norm parameters (they get few samples each per step)."""
+    balance_styles: bool = False
+    """Scale each style's loss (content, style and TV alike) by the inverse of its style loss on the untouched
+    photos, so the shared convolutions give every painting the same attention: the paintings' style terms on the
+    same photos differ up to ~10x, and without it the largest dominate the gradient."""
 
     def __post_init__(self) -> None:
         if not self.content_layers or not self.style_layers:
@@ -87,11 +103,19 @@ class FeedForwardObjective:
         self.model = network
         self.encoder = encoder
         self.photos = photos
+        self.batch_size = 1  # set by each losses() call; the batches drawn ahead use the latest
         self.style_names = list(styles)
         self.dtype = dtype
         self.device = next(encoder.parameters()).device
         self.style_grams = self._style_grams(styles.values())
+        self.style_balance = self._style_balance() if self.weights.balance_styles else None
         self.preview_photo = preview_photo
+        # on a GPU the next batch is cropped on a CPU thread while the step runs, and convolutions run channels-last
+        self.on_gpu = self.device.type == "cuda"
+        self.batches = BatchPrefetcher(self._draw) if self.on_gpu else None
+        if self.on_gpu:
+            network.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+            encoder.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
 
     def _style_grams(self, styles: Any) -> dict[str, Tensor]:
         """{layer: (styles, C, C)} Gram targets, computed once in fp32."""
@@ -102,6 +126,28 @@ class FeedForwardObjective:
                 for layer in per_layer:
                     per_layer[layer].append(gram_matrix(features[layer].float())[0])
         return {layer: torch.stack(grams) for layer, grams in per_layer.items()}
+
+    def _style_terms(self, features: Mapping[str, Tensor], style_ids: Tensor) -> dict[str, Tensor]:
+        """{layer: (B,) weighted style loss of each image against its own style's Gram targets}."""
+        terms = {}
+        for layer, weight in self.weights.style_layers.items():
+            grams = gram_matrix(features[layer].float())
+            per_image = (grams - self.style_grams[layer][style_ids]).pow(2).mean(dim=(1, 2))
+            terms[layer] = self.weights.style_weight * weight * per_image
+        return terms
+
+    def _style_balance(self) -> Tensor:
+        """(styles,) loss factors with mean 1: the inverse of each style's loss on a fixed set of untouched crops."""
+        photos = self.photos.sample(BALANCE_CROPS, torch.Generator().manual_seed(0)).to(self.device)
+        count = len(self.style_names)
+        losses = torch.zeros(count, device=self.device)
+        with torch.inference_mode():
+            features = self.encoder(photos)
+            for index in range(count):
+                style_ids = torch.full((photos.shape[0],), index, dtype=torch.long, device=self.device)
+                losses[index] = torch.stack(list(self._style_terms(features, style_ids).values())).sum(0).mean()
+        inverse = 1.0 / losses.clamp_min(1e-12)
+        return (inverse / inverse.mean()).clone()
 
     def identity(self) -> dict[str, Any]:
         return {
@@ -118,12 +164,29 @@ class FeedForwardObjective:
         return [(shared, 1.0), (norms, self.weights.norm_learning_rate_scale)]
 
     def losses(self, generator: torch.Generator, batch_size: int) -> dict[str, Tensor]:
-        photos = self.photos.sample(batch_size, generator).to(self.device)
-        style_ids = balanced_style_ids(len(self.style_names), batch_size, generator).to(self.device)
-        return self.losses_for(photos, style_ids)
+        self.batch_size = batch_size
+        photos, style_ids = self.batches.get(generator) if self.batches is not None else self._draw(generator)
+        if self.on_gpu:
+            photos = photos.to(self.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
+            return self.losses_for(photos, style_ids.to(self.device, non_blocking=True))
+        return self.losses_for(photos.to(self.device), style_ids.to(self.device))
+
+    def close(self) -> None:
+        """Stop drawing batches ahead (GPU runs)."""
+        if self.batches is not None:
+            self.batches.close()
+
+    def _draw(self, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+        """One step's photo crops and style ids, on the CPU (pinned for an asynchronous copy when on a GPU)."""
+        photos = self.photos.sample(self.batch_size, generator)
+        style_ids = balanced_style_ids(len(self.style_names), self.batch_size, generator)
+        if self.on_gpu:
+            return photos.pin_memory(), style_ids.pin_memory()
+        return photos, style_ids
 
     def losses_for(self, photos: Tensor, style_ids: Tensor) -> dict[str, Tensor]:
-        """Loss terms for ``photos`` (B, 3, H, W) styled with ``style_ids`` (B,)."""
+        """Loss terms for ``photos`` (B, 3, H, W) styled with ``style_ids`` (B,): batch means of per-image losses,
+        each image's scaled by its style's balance factor when ``balance_styles`` is on."""
         weights = F.one_hot(style_ids, len(self.style_names)).float()
         content_layers = self.weights.content_layers
         with autocast(self.device, self.dtype):
@@ -132,19 +195,24 @@ class FeedForwardObjective:
                 targets = {layer: content_features[layer].float() for layer in content_layers}
             output = self.model(photos, weights)
             features = self.encoder(output)
+        factor = self.style_balance[style_ids] if self.style_balance is not None else None
+
+        def batch_mean(per_image: Tensor) -> Tensor:
+            return (per_image * factor).mean() if factor is not None else per_image.mean()
+
         terms: dict[str, Tensor] = {}
         content = photos.new_zeros(())
         for layer, weight in content_layers.items():
-            term = self.weights.content_weight * weight * F.mse_loss(features[layer].float(), targets[layer])
+            per_image = (features[layer].float() - targets[layer]).pow(2).mean(dim=(1, 2, 3))
+            term = batch_mean(self.weights.content_weight * weight * per_image)
             terms[f"content/{layer}"] = term.detach()
             content = content + term
         style = photos.new_zeros(())
-        for layer, weight in self.weights.style_layers.items():
-            grams = gram_matrix(features[layer].float())
-            term = self.weights.style_weight * weight * F.mse_loss(grams, self.style_grams[layer][style_ids])
+        for layer, per_image in self._style_terms(features, style_ids).items():
+            term = batch_mean(per_image)
             terms[f"style/{layer}"] = term.detach()
             style = style + term
-        tv = self.weights.tv_weight * total_variation(output.float())
+        tv = batch_mean(self.weights.tv_weight * total_variation(output.float(), per_image=True))
         total = content + style + tv
         return {"total": total, "content": content, "style": style, "tv": tv, **terms}
 
@@ -211,8 +279,13 @@ def train_feedforward(
     precision: str = "auto",
     resume: bool = True,
     on_progress: Callable[[TrainingProgress], None] | None = None,
+    encoder_weights: Mapping[str, Tensor] | None = None,
 ) -> tuple[TrainingResult, Path]:
     """Train a network on ``style_files`` over the photos of ``photo_folder``; the model lands in ``run_dir``.
+
+    The loss network is VGG16 with its ImageNet weights from painterly's cache, or ``encoder_weights``
+    (``conv1_1.weight`` ... up to the deepest loss layer) where the cache cannot be had, e.g. a copy carried to a GPU
+    machine.
 
     The network is written as ``model.safetensors`` (fp16) with its training record when the run stops (steps
     reached, budget spent or interrupted), so every stop leaves a usable model.
@@ -228,7 +301,8 @@ def train_feedforward(
     dtype = resolve_precision(precision, torch_device)
     styles = {name: load_image(path, max_pixels=None) for name, path in zip(names, style_files, strict=True)}
     photos = load_folder(photo_folder, crop=crop, max_side=PHOTO_MAX_SIDE)
-    encoder = vgg16(layers=list(dict.fromkeys([*weights.content_layers, *weights.style_layers]))).to(torch_device)
+    layers = list(dict.fromkeys([*weights.content_layers, *weights.style_layers]))
+    encoder = vgg16(layers=layers, weights=encoder_weights or "imagenet").to(torch_device)
     network = build_network(spec, options.seed).to(torch_device)
     preview = load_preview(preview_photo, photo_folder)
     objective = FeedForwardObjective(
@@ -248,7 +322,10 @@ def train_feedforward(
         write_text(run_dir / MODEL_CARD_NAME, card)
         return model_path
 
-    return train_and_save(objective, options, run_dir, save, resume=resume, on_progress=on_progress)
+    try:
+        return train_and_save(objective, options, run_dir, save, resume=resume, on_progress=on_progress)
+    finally:
+        objective.close()
 
 
 def write_text(path: Path, text: str) -> None:

@@ -9,6 +9,7 @@ An objective owns the model, the data and the losses; this loop owns time, state
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import json
 import math
 import os
@@ -198,9 +199,12 @@ def train(
 
 
 def write_log(log: list[dict[str, float]], run_dir: Path) -> None:
-    """``log.json`` with every step, and ``loss.png`` (loss terms against the step, smoothed over 25 steps)."""
+    """``log.json`` with every step, and ``loss.png`` (loss terms against the step, smoothed over 25 steps) where
+    matplotlib is installed (a bare GPU machine may lack it; the log holds the same numbers)."""
     path = run_dir / LOG_NAME
     _atomic_write_text(path, json.dumps(log))
+    if importlib.util.find_spec("matplotlib") is None:
+        return
     window = 25
     smoothed = []
     for index in range(len(log)):

@@ -67,7 +67,12 @@ def render_model_card(names: Sequence[str], spec: Mapping[str, int], parameters:
         f"- Losses: VGG16 (ImageNet) content at {', '.join(settings.get('content_layers', {}))}, Gram style at "
         f"{', '.join(f'{k} x{v:g}' for k, v in settings.get('style_layers', {}).items())}; style weight "
         f"{settings.get('style_weight', 0):g}, content weight {settings.get('content_weight', 0):g}, TV weight "
-        f"{settings.get('tv_weight', 0):g}; paintings seen at {settings.get('style_size')} px long side.",
+        f"{settings.get('tv_weight', 0):g}; paintings seen at {settings.get('style_size')} px long side"
+        + (
+            "; each painting's loss scaled by the inverse of its style loss on the untouched photos (balance)."
+            if settings.get("balance_styles")
+            else "."
+        ),
         *_run_lines(info, f" norm parameters at {settings.get('norm_learning_rate_scale', 1)}x;"),
         "",
         "## Limits",
