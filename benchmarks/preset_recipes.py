@@ -28,6 +28,9 @@ from common import SHARED, painting, photo  # noqa: E402
 
 STYLES = ("starry_night", "mondrian", "udnie")
 PHOTOS = ("stata", "dog")
+DEEPER = {"residual_blocks": 5, "downsamplings": 4}
+GATYS_LOSS = {"style_size": 512, "loss_set": "gatys", "style_weight": 1e5}
+BALANCED = {**GATYS_LOSS, "balance_styles": True}
 # name: (what changes, spec overrides, loss overrides, crop, batch); each builds on the shipped recipe
 RECIPES: dict[str, tuple[str, dict[str, Any], dict[str, Any], int, int]] = {
     "shipped": ("the shipped presets' recipe", {}, {}, 128, 6),
@@ -35,42 +38,42 @@ RECIPES: dict[str, tuple[str, dict[str, Any], dict[str, Any], int, int]] = {
     "gatys-loss": (
         "+ the optimisation's loss (style relu1_1..5_1, content relu4_2, weight 1e5)",
         {},
-        {"style_size": 512, "loss_set": "gatys", "style_weight": 1e5},
+        GATYS_LOSS,
         128,
         6,
     ),
     "deeper": (
         "+ 4 downsamplings, 5 blocks (radius 198 px)",
-        {"residual_blocks": 5, "downsamplings": 4},
-        {"style_size": 512, "loss_set": "gatys", "style_weight": 1e5},
+        DEEPER,
+        GATYS_LOSS,
         128,
         6,
     ),
     "no-skip": (
         "deeper without the input skip (plain start)",
-        {"residual_blocks": 5, "downsamplings": 4, "input_skip": False},
-        {"style_size": 512, "loss_set": "gatys", "style_weight": 1e5},
+        {**DEEPER, "input_skip": False},
+        GATYS_LOSS,
         128,
         6,
     ),
     "balanced": (
         "deeper + per-style loss balance",
-        {"residual_blocks": 5, "downsamplings": 4},
-        {"style_size": 512, "loss_set": "gatys", "style_weight": 1e5, "balance_styles": True},
+        DEEPER,
+        BALANCED,
         128,
         6,
     ),
     "weight-3e5": (
         "balanced with style weight 3e5",
-        {"residual_blocks": 5, "downsamplings": 4},
-        {"style_size": 512, "loss_set": "gatys", "style_weight": 3e5, "balance_styles": True},
+        DEEPER,
+        {**BALANCED, "style_weight": 3e5},
         128,
         6,
     ),
     "crop-256": (
         "balanced on 256 px crops (batch 2: about the same pixels per step)",
-        {"residual_blocks": 5, "downsamplings": 4},
-        {"style_size": 512, "loss_set": "gatys", "style_weight": 1e5, "balance_styles": True},
+        DEEPER,
+        BALANCED,
         256,
         2,
     ),

@@ -120,3 +120,39 @@ def tiny_methods(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_vgg: None
     monkeypatch.setenv("PAINTERLY_WCT_DECODERS", str(wct))
     photo = save_photo_decoder(tiny_photo_decoder(), tmp_path / "photo_decoder.safetensors")
     monkeypatch.setenv("PAINTERLY_PHOTO_DECODER", str(photo))
+
+
+def tiny_feedforward_train_args(styles: Path, photos: Path, run: Path, *extra: str) -> list[str]:
+    """`painterly train feedforward` arguments for a tiny, fast CPU run (width 4, one block, 32 px crops)."""
+    return [
+        "train",
+        "feedforward",
+        "--styles",
+        str(styles),
+        "--photos",
+        str(photos),
+        "--run",
+        str(run),
+        "--crop",
+        "32",
+        "--batch",
+        "2",
+        "--width",
+        "4",
+        "--blocks",
+        "1",
+        "--downsamplings",
+        "2",
+        "--style-size",
+        "48",
+        "--checkpoint-every",
+        "2",
+        "--preview-every",
+        "2",
+        "--quiet",
+        "--precision",
+        "fp32",
+        "--device",
+        "cpu",
+        *extra,
+    ]

@@ -13,7 +13,7 @@ from PIL import Image
 from painterly.cli import main
 from painterly.methods.feedforward import NetworkSpec, style_weights
 from painterly.methods.model_files import save_style_network
-from tests.conftest import gradient_image, make_tiny_encoder
+from tests.conftest import gradient_image, make_tiny_encoder, tiny_feedforward_train_args
 from tests.methods.test_feedforward import randomised
 
 NAMES = ["starry", "scream", "udnie"]
@@ -189,35 +189,7 @@ def test_train_feedforward_cli_end_to_end(
         array = (gradient_image(40, 56, seed=5 + index)[0].permute(1, 2, 0).numpy() * 255).astype(np.uint8)
         Image.fromarray(array).save(photos / f"p{index}.jpg")
     run = tmp_path / "run"
-    common = [
-        "train",
-        "feedforward",
-        "--styles",
-        str(styles),
-        "--photos",
-        str(photos),
-        "--run",
-        str(run),
-        "--crop",
-        "32",
-        "--batch",
-        "2",
-        "--width",
-        "4",
-        "--blocks",
-        "1",
-        "--downsamplings",
-        "2",
-        "--style-size",
-        "48",
-        "--checkpoint-every",
-        "2",
-        "--preview-every",
-        "2",
-        "--quiet",
-        "--precision",
-        "fp32",
-    ]
+    common = tiny_feedforward_train_args(styles, photos, run)
     assert main([*common, "--steps", "2"]) == 0
     assert main([*common, "--steps", "4"]) == 0
     output = capsys.readouterr()

@@ -34,7 +34,7 @@ from painterly.training.feedforward import (
     PerceptualWeights,
     build_network,
 )
-from tests.conftest import TINY_VGG16, gradient_image, make_tiny_encoder
+from tests.conftest import TINY_VGG16, gradient_image, make_tiny_encoder, tiny_feedforward_train_args
 
 LAYERS = ["relu1_2", "relu2_2", "relu3_3"]
 REPO = Path(__file__).resolve().parents[2]
@@ -359,41 +359,6 @@ def training_folders(tmp_path: Path) -> tuple[Path, Path]:
     return styles, photos
 
 
-def cli_args(styles: Path, photos: Path, run: Path, *extra: str) -> list[str]:
-    return [
-        "train",
-        "feedforward",
-        "--styles",
-        str(styles),
-        "--photos",
-        str(photos),
-        "--run",
-        str(run),
-        "--crop",
-        "32",
-        "--batch",
-        "2",
-        "--width",
-        "4",
-        "--blocks",
-        "1",
-        "--downsamplings",
-        "2",
-        "--style-size",
-        "48",
-        "--checkpoint-every",
-        "2",
-        "--preview-every",
-        "2",
-        "--quiet",
-        "--precision",
-        "fp32",
-        "--device",
-        "cpu",
-        *extra,
-    ]
-
-
 def trained_losses(model: Path) -> dict[str, object]:
     with safe_open(str(model), "pt") as handle:
         metadata = handle.metadata()
@@ -409,7 +374,9 @@ def test_cli_unreadable_loss_network_is_one_line(
     network = tmp_path / "vgg16.safetensors"
     if content is not None:
         network.write_bytes(content)
-    code = main(cli_args(styles, photos, tmp_path / "run", "--steps", "2", "--loss-network", str(network)))
+    code = main(
+        tiny_feedforward_train_args(styles, photos, tmp_path / "run", "--steps", "2", "--loss-network", str(network))
+    )
     errors = capsys.readouterr().err
     assert code != 0
     lines = [line for line in errors.splitlines() if line.strip()]
@@ -425,7 +392,14 @@ def test_cli_johnson_losses_without_balance(
     monkeypatch.setattr("painterly.encoders.vgg.vgg16", lambda *, layers, **_: make_tiny_encoder(list(layers)))
     styles, photos = training_folders(tmp_path)
     run = tmp_path / "run"
-    assert main(cli_args(styles, photos, run, "--steps", "2", "--losses", "johnson", "--no-balance-styles")) == 0
+    assert (
+        main(
+            tiny_feedforward_train_args(
+                styles, photos, run, "--steps", "2", "--losses", "johnson", "--no-balance-styles"
+            )
+        )
+        == 0
+    )
     assert "2 steps in" in capsys.readouterr().out
     log = json.loads((run / "log.json").read_text())
     assert len(log) == 2
@@ -459,7 +433,7 @@ def test_cli_default_recipe_is_gatys_balanced_with_a_carried_loss_network(
     monkeypatch.setattr(vgg, "vgg16", spy)
     styles, photos = training_folders(tmp_path)
     run = tmp_path / "run"
-    assert main(cli_args(styles, photos, run, "--steps", "1", "--loss-network", str(file))) == 0
+    assert main(tiny_feedforward_train_args(styles, photos, run, "--steps", "1", "--loss-network", str(file))) == 0
     assert len(built) == 1
     weight = built[0].body.state_dict()["conv1_1.weight"]
     assert weight.dtype == torch.float32
