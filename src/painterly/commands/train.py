@@ -220,12 +220,34 @@ def report(result: Any, model_path: Path) -> None:
     help="VGG16 convolution weights (safetensors, conv1_1 ... conv5_1) instead of painterly's cache, e.g. the fp16 "
     "copy scripts/prepare_gpu_run.py carries to a GPU machine.",
 )
+@click.option(
+    "--targets",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Distil: a folder made by `painterly train targets`; the network is also pulled towards the "
+    "optimisation's results on its photos.",
+)
+@click.option("--pixel-weight", default=1000.0, show_default=True, type=click.FloatRange(min=0), help="With --targets.")
+@click.option(
+    "--feature-weight",
+    default=1.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="With --targets: feature MSE at relu1_1..relu4_1.",
+)
+@click.option(
+    "--perceptual-scale",
+    default=1.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="With --targets: weight of the perceptual loss on fresh crops (0: learn from the targets alone).",
+)
 def feedforward(**params: Any) -> int:
     """Train one multi-style network (conditional instance norm) on every painting in --styles.
 
     Resumes from the run folder's checkpoint if there is one; writes model.safetensors whenever it stops.
     """
     from ..methods.feedforward import NetworkSpec
+    from ..training.distillation import DistillationWeights
     from ..training.feedforward import LOSS_SETS, PerceptualWeights, train_feedforward
 
     style_files = image_files(params["styles"])
@@ -258,7 +280,87 @@ def feedforward(**params: Any) -> int:
         spec=spec,
         weights=weights,
         encoder_weights=read_loss_network(params["loss_network"]) if params["loss_network"] else None,
+        targets=params["targets"],
+        distillation=DistillationWeights(
+            pixel_weight=params["pixel_weight"],
+            feature_weight=params["feature_weight"],
+            perceptual_scale=params["perceptual_scale"],
+        ),
     )
+
+
+@train.command("targets")
+@click.option(
+    "--styles",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="A folder of paintings, one style each (as for `painterly train feedforward`).",
+)
+@click.option("--photos", required=True, type=click.Path(path_type=Path), help="A folder of photos to crop.")
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Target folder (resumes: finished targets are kept).",
+)
+@click.option("--per-style", default=16, show_default=True, type=click.IntRange(min=1), help="Crops per painting.")
+@click.option("--crop", default=128, show_default=True, type=click.IntRange(min=64))
+@click.option("--iterations", default=100, show_default=True, type=click.IntRange(min=1), help="L-BFGS iterations.")
+@click.option("--strength", default=0.5, show_default=True, type=click.FloatRange(0, 1))
+@click.option(
+    "--style-size",
+    default=512,
+    show_default=True,
+    type=click.IntRange(min=32),
+    help="Long side the paintings are seen at (as in `painterly train feedforward`).",
+)
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--device", default="auto", show_default=True, type=click.Choice(DEVICE_NAMES))
+@click.option("--precision", default="auto", show_default=True, type=click.Choice(PRECISION_NAMES))
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def targets(**params: Any) -> int:
+    """Make distillation targets: random photo crops styled with every painting by the optimisation.
+
+    Train on them with `painterly train feedforward --targets DIR`.
+    """
+    from tqdm import tqdm
+
+    from ..training.distillation import TargetProgress, TargetSettings, make_targets
+
+    style_files = image_files(params["styles"])
+    image_files(params["photos"])
+    settings = TargetSettings(
+        per_style=params["per_style"],
+        crop=params["crop"],
+        iterations=params["iterations"],
+        strength=params["strength"],
+        style_size=params["style_size"],
+        seed=params["seed"],
+    )
+    bar = tqdm(total=len(style_files) * settings.per_style, unit="target", disable=params["quiet"])
+
+    def on_progress(progress: TargetProgress) -> None:
+        bar.set_postfix(style=progress.style, refresh=False)
+        bar.update(1)
+
+    from .transfer import terminate_as_interrupt
+
+    try:
+        with terminate_as_interrupt():
+            manifest = make_targets(
+                style_files,
+                params["photos"],
+                params["out_dir"],
+                settings,
+                device=params["device"],
+                precision=params["precision"],
+                on_progress=on_progress,
+            )
+    finally:
+        bar.close()
+    click.echo(f"targets: {manifest.parent} ({len(style_files) * settings.per_style} pairs)")
+    return 0
 
 
 def read_loss_network(path: Path) -> dict[str, Any]:

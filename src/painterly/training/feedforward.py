@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
@@ -29,6 +29,9 @@ from ..ops import gram_matrix, total_variation
 from .data import BatchPrefetcher, CropSampler, load_folder, load_preview
 from .loop import TrainingOptions, TrainingProgress, TrainingResult, build_seeded, train_and_save
 from .model_card import render_model_card
+
+if TYPE_CHECKING:
+    from .distillation import DistillationWeights
 
 # Johnson et al.'s loss: relu4_3's Gram term is ~100x smaller than the others at equal weight; 4x lets larger
 # structures count.
@@ -280,6 +283,8 @@ def train_feedforward(
     resume: bool = True,
     on_progress: Callable[[TrainingProgress], None] | None = None,
     encoder_weights: Mapping[str, Tensor] | None = None,
+    targets: Path | None = None,
+    distillation: DistillationWeights | None = None,
 ) -> tuple[TrainingResult, Path]:
     """Train a network on ``style_files`` over the photos of ``photo_folder``; the model lands in ``run_dir``.
 
@@ -287,11 +292,16 @@ def train_feedforward(
     (``conv1_1.weight`` ... up to the deepest loss layer) where the cache cannot be had, e.g. a copy carried to a GPU
     machine.
 
+    With ``targets`` (a folder made by :func:`~painterly.training.distillation.make_targets`) the network is also
+    pulled towards the optimisation's results on those photos (``distillation`` weighs the terms).
+
     The network is written as ``model.safetensors`` (fp16) with its training record when the run stops (steps
     reached, budget spent or interrupted), so every stop leaves a usable model.
     """
     from ..devices import resolve_device, resolve_precision
     from ..encoders.vgg import vgg16
+    from .distillation import DistillationObjective, DistillationTargets
+    from .distillation import DistillationWeights as Distillation
 
     weights = weights or PerceptualWeights()
     if spec.styles != len(style_files):
@@ -301,13 +311,19 @@ def train_feedforward(
     dtype = resolve_precision(precision, torch_device)
     styles = {name: load_image(path, max_pixels=None) for name, path in zip(names, style_files, strict=True)}
     photos = load_folder(photo_folder, crop=crop, max_side=PHOTO_MAX_SIDE)
-    layers = list(dict.fromkeys([*weights.content_layers, *weights.style_layers]))
+    pairs = DistillationTargets(targets, names) if targets is not None else None
+    distillation = (distillation or Distillation()) if pairs is not None else None
+    extra_layers = list(distillation.feature_layers) if distillation is not None else []
+    layers = list(dict.fromkeys([*weights.content_layers, *weights.style_layers, *extra_layers]))
     encoder = vgg16(layers=layers, weights=encoder_weights or "imagenet").to(torch_device)
     network = build_network(spec, options.seed).to(torch_device)
     preview = load_preview(preview_photo, photo_folder)
-    objective = FeedForwardObjective(
+    perceptual = FeedForwardObjective(
         network, encoder, photos, styles, weights=weights, preview_photo=preview, dtype=dtype
     )
+    objective: FeedForwardObjective | DistillationObjective = perceptual
+    if pairs is not None and distillation is not None:
+        objective = DistillationObjective(perceptual, pairs, distillation)
 
     def save(record: dict[str, Any]) -> Path:
         info = {
@@ -317,6 +333,8 @@ def train_feedforward(
             "losses": weights.as_dict(),
             "precision": str(dtype).removeprefix("torch."),
         }
+        if pairs is not None and distillation is not None:
+            info["distillation"] = {**pairs.describe(), "weights": distillation.as_dict()}
         model_path = save_style_network(network.cpu(), names, run_dir / MODEL_NAME, info=info)
         card = render_model_card(names, network.spec.as_dict(), parameter_count(network), info)
         write_text(run_dir / MODEL_CARD_NAME, card)

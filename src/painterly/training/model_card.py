@@ -73,6 +73,7 @@ def render_model_card(names: Sequence[str], spec: Mapping[str, int], parameters:
             if settings.get("balance_styles")
             else "."
         ),
+        *_distillation_lines(info.get("distillation")),
         *_run_lines(info, f" norm parameters at {settings.get('norm_learning_rate_scale', 1)}x;"),
         "",
         "## Limits",
@@ -83,6 +84,21 @@ def render_model_card(names: Sequence[str], spec: Mapping[str, int], parameters:
         "",
     ]
     return "\n".join(lines)
+
+
+def _distillation_lines(distillation: Mapping[str, Any] | None) -> list[str]:
+    """The distillation line of a presets card (none when the run had no targets)."""
+    if not distillation:
+        return []
+    settings = distillation.get("settings", {})
+    weights = distillation.get("weights", {})
+    return [
+        f"- Distillation: {distillation.get('pairs')} optimisation results (`painterly train targets`: "
+        f"{settings.get('crop')} px crops, {settings.get('iterations')} L-BFGS iterations at strength "
+        f"{settings.get('strength')}, paintings at {settings.get('style_size')} px) as targets; pixel MSE "
+        f"x{weights.get('pixel_weight', 0):g} + feature MSE at {', '.join(weights.get('feature_layers', {}))} "
+        f"x{weights.get('feature_weight', 0):g}, beside the perceptual loss x{weights.get('perceptual_scale', 0):g}."
+    ]
 
 
 def render_decoder_card(spec: Mapping[str, int], parameters: int, info: Mapping[str, Any]) -> str:
