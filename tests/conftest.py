@@ -101,9 +101,9 @@ PRESET_NAMES = ["starry", "scream", "udnie"]
 
 @pytest.fixture
 def tiny_methods(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_vgg: None) -> None:
-    """Every method on tiny random networks: tiny VGG encoders (gatys, adain, wct, photo), a random three-style
-    preset network as the shipped presets, random decoders as the shipped AdaIN decoder, WCT decoder set and
-    photorealistic decoder. No weights needed."""
+    """Every method on tiny random networks: tiny VGG encoders (gatys, adain, wct, photo), two different random
+    three-style preset networks with the same style names as the shipped quality and fast presets, random decoders as
+    the shipped AdaIN decoder, WCT decoder set and photorealistic decoder. No weights needed."""
     from painterly.methods.feedforward import NetworkSpec
     from painterly.methods.model_files import save_decoder, save_decoder_set, save_photo_decoder, save_style_network
     from tests.methods.test_arbitrary import tiny_decoder
@@ -112,9 +112,11 @@ def tiny_methods(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_vgg: None
     from tests.methods.test_wct import tiny_wct_decoders
 
     monkeypatch.setattr("painterly.encoders.vgg.vgg16", lambda *, layers, **_: make_tiny_encoder(list(layers)))
-    network = randomised(NetworkSpec(width=4, residual_blocks=1, downsamplings=2, edge_kernel=5, styles=3))
-    presets = save_style_network(network, PRESET_NAMES, tmp_path / "presets.safetensors", info={"steps": 1})
+    spec = NetworkSpec(width=4, residual_blocks=1, downsamplings=2, edge_kernel=5, styles=3)
+    presets = save_style_network(randomised(spec), PRESET_NAMES, tmp_path / "presets.safetensors", info={"steps": 1})
     monkeypatch.setenv("PAINTERLY_PRESETS", str(presets))
+    fast = save_style_network(randomised(spec, seed=1), PRESET_NAMES, tmp_path / "presets_fast.safetensors")
+    monkeypatch.setenv("PAINTERLY_PRESETS_FAST", str(fast))
     monkeypatch.setenv("PAINTERLY_DECODER", str(save_decoder(tiny_decoder(), tmp_path / "decoder.safetensors")))
     wct = save_decoder_set(tiny_wct_decoders(), tmp_path / "wct_decoders.safetensors")
     monkeypatch.setenv("PAINTERLY_WCT_DECODERS", str(wct))

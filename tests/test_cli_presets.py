@@ -28,6 +28,15 @@ def model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture
+def fast_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A different tiny network with the same styles as the fast network of the pair."""
+    network = randomised(NetworkSpec(width=4, residual_blocks=1, downsamplings=2, edge_kernel=5, styles=3), seed=1)
+    path = save_style_network(network, NAMES, tmp_path / "presets_fast.safetensors", info={"steps": 3, "seconds": 60})
+    monkeypatch.setenv("PAINTERLY_PRESETS_FAST", str(path))
+    return path
+
+
+@pytest.fixture
 def photo(tmp_path: Path) -> Path:
     array = (gradient_image(45, 61)[0].permute(1, 2, 0).numpy() * 255).astype(np.uint8)
     path = tmp_path / "photo.png"
@@ -222,3 +231,94 @@ def test_python_api_preset_route(model: Path, photo: Path) -> None:
         painterly.stylize(str(photo), "udnie", method="preset", masks=[str(photo)])
     with pytest.raises(ConfigError, match="must be numbers"):
         painterly.stylize(str(photo), {"udnie": "lots"}, method="preset")
+
+
+def pixels(path: Path) -> np.ndarray:
+    return np.asarray(Image.open(path)).astype(int)
+
+
+@pytest.mark.usefixtures("model")
+def test_stylize_network_fast_runs_the_fast_network(fast_model: Path, photo: Path, tmp_path: Path) -> None:
+    outputs = {}
+    for name, extra in [
+        ("default", []),
+        ("quality", ["--network", "quality"]),
+        ("fast", ["--network", "fast"]),
+        ("fast_file", ["--model", str(fast_model)]),
+    ]:
+        outputs[name] = tmp_path / f"{name}.png"
+        arguments = ["stylize", str(photo), "--preset", "scream", "-o", str(outputs[name]), "--precision", "fp32"]
+        assert main([*arguments, *extra]) == 0
+    assert np.array_equal(pixels(outputs["default"]), pixels(outputs["quality"]))
+    assert np.array_equal(pixels(outputs["fast"]), pixels(outputs["fast_file"]))
+    assert np.abs(pixels(outputs["fast"]) - pixels(outputs["quality"])).mean() > 1
+    config = tmp_path / "fast.toml"
+    config.write_text('network = "fast"\n')
+    from_config = tmp_path / "from_config.png"
+    arguments = ["stylize", str(photo), "--preset", "scream", "--config", str(config), "--precision", "fp32"]
+    assert main([*arguments, "-o", str(from_config)]) == 0
+    assert np.array_equal(pixels(from_config), pixels(outputs["fast"]))
+
+
+@pytest.mark.usefixtures("model", "fast_model")
+@pytest.mark.parametrize(
+    ("command", "message"),
+    [
+        (["stylize", "{photo}", "-o", "{out}.png", "--preset", "scream", "--network", "bogus"], "'--network'"),
+        (["sheet", "{photo}", "-o", "{out}.png", "--network", "bogus"], "'--network'"),
+        (["presets", "--network", "bogus"], "'--network'"),
+        (["export", "-o", "{out}.onnx", "--network", "bogus"], "'--network'"),
+        (["stylize", "{photo}", "-o", "{out}.png", "--style", "{photo}", "--network", "fast"], "--network does not"),
+        (["stylize", "{photo}", "-o", "{out}.png", "--preset", "scream", "--config", "{toml}"], "unknown preset netw"),
+    ],
+)
+def test_bad_network_choices(
+    photo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], command: list[str], message: str
+) -> None:
+    toml = tmp_path / "bad.toml"
+    toml.write_text('network = "turbo"\n')
+    values = {"photo": photo, "out": tmp_path / "out", "toml": toml}
+    assert main([part.format(**values) for part in command]) == 2
+    error = capsys.readouterr().err
+    assert message in error and error.count("\n") == 1 and error.startswith("painterly: error:")
+    if "'--network'" in message:
+        assert "'quality'" in error and "'fast'" in error
+    assert not list(tmp_path.glob("out*"))
+
+
+@pytest.mark.usefixtures("model")
+def test_presets_lists_and_describes_the_chosen_network(fast_model: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["presets", "--network", "fast"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.split() == NAMES and "3 training steps" in captured.err
+    assert main(["presets", "--network", "fast", "--card"]) == 0
+    assert "Trained 3 of" in capsys.readouterr().out
+    assert main(["presets", "--network", "quality", "--card"]) == 0
+    assert "Trained 7 of" in capsys.readouterr().out
+
+
+@pytest.mark.usefixtures("model", "fast_model")
+def test_sheet_with_the_fast_network(photo: Path, tmp_path: Path) -> None:
+    sheets = {}
+    for network in ("quality", "fast"):
+        sheets[network] = tmp_path / f"{network}.png"
+        arguments = ["sheet", str(photo), "-o", str(sheets[network]), "--tile", "64", "--precision", "fp32"]
+        assert main([*arguments, "--network", network]) == 0
+    quality, fast = pixels(sheets["quality"]), pixels(sheets["fast"])
+    assert quality.shape == fast.shape and np.abs(quality - fast).mean() > 0.5
+
+
+@pytest.mark.usefixtures("model")
+def test_export_the_fast_network(fast_model: Path, tmp_path: Path) -> None:
+    import onnxruntime
+
+    from painterly.methods.model_files import load_style_network
+
+    output = tmp_path / "fast.onnx"
+    assert main(["export", "-o", str(output), "--network", "fast"]) == 0
+    image, weights = gradient_image(24, 40, seed=3), style_weights(3, {0: 1.0})
+    session = onnxruntime.InferenceSession(str(output), providers=["CPUExecutionProvider"])
+    result = session.run(None, {"image": image.numpy(), "weights": weights.numpy()})[0]
+    with torch.no_grad():
+        fast = load_style_network(fast_model)[0](image, weights).numpy()
+    np.testing.assert_allclose(result, fast, atol=1e-4)

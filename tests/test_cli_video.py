@@ -242,3 +242,19 @@ def test_gatys_video_resumed_equals_uninterrupted(
     assert len(whole) == len(resumed) == 8
     for first, second in zip(whole, resumed, strict=True):
         assert torch.equal(load_image(first), load_image(second))
+
+
+@pytest.mark.usefixtures("tiny_methods")
+def test_video_with_the_fast_preset_network(clip: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    frames = {}
+    for network in ("quality", "fast"):
+        output = tmp_path / network
+        base = ["video", str(clip), "--preset", "starry", "-q", "--duration", "0.1", "--temporal", "0"]
+        assert main([*base, "--network", network, "-o", str(output)]) == 0
+        frames[network] = [np.asarray(Image.open(path)).astype(int) for path in sorted(output.glob("*.png"))]
+        record = json.loads((tmp_path / f"{network}.run.json").read_text())
+        assert f"network='{network}'" in record["options"]
+    assert len(frames["fast"]) == len(frames["quality"]) > 0
+    assert np.abs(np.stack(frames["fast"]) - np.stack(frames["quality"])).mean() > 1
+    assert main(["video", str(clip), "--preset", "starry", "-q", "--network", "turbo", "-o", str(tmp_path / "x")]) == 2
+    assert "'--network'" in capsys.readouterr().err

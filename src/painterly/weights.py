@@ -250,10 +250,22 @@ SHIPPED: dict[str, ShippedEntry] = {
         name="presets",
         file="presets.safetensors",
         card="presets.md",
-        description="feed-forward multi-style network (Johnson et al. + conditional instance norm), ten presets",
+        description=(
+            "feed-forward multi-style network (Johnson et al. + conditional instance norm), ten presets; "
+            "the quality network for stills (--network quality, the default)"
+        ),
         license=_OWN_LICENSE,
         sha256="65829081df9ccf12911729ea68c3199e7c2a2489fb9130d94e55c83e57d1b4dd",
         override="PAINTERLY_PRESETS",
+    ),
+    "presets_fast": ShippedEntry(
+        name="presets_fast",
+        file="presets_fast.safetensors",
+        card="presets_fast.md",
+        description="fast preset network for real-time use (the studio's webcam mode, --network fast), ten presets",
+        license=_OWN_LICENSE,
+        sha256="65829081df9ccf12911729ea68c3199e7c2a2489fb9130d94e55c83e57d1b4dd",
+        override="PAINTERLY_PRESETS_FAST",
     ),
     "adain_decoder": ShippedEntry(
         name="adain_decoder",

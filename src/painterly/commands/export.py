@@ -8,6 +8,7 @@ import click
 
 from ..errors import OutputError
 from ..export import EXPORT_FORMATS, ExportFormat
+from .selection import network_option
 
 SUFFIXES = {"onnx": ".onnx", "torchscript": ".pt"}
 
@@ -16,9 +17,12 @@ SUFFIXES = {"onnx": ".onnx", "torchscript": ".pt"}
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="File to write (.onnx or .pt).")
 @click.option("--format", "export_format", type=click.Choice(EXPORT_FORMATS), help="Default: from the output's suffix.")
 @click.option("--model", type=click.Path(path_type=Path), help="A trained model file (default: the shipped presets).")
+@network_option()
 @click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
-def export(output: Path, export_format: ExportFormat | None, model: Path | None, overwrite: bool) -> int:
-    """Export the preset network (or --model) for other runtimes: ONNX (onnxruntime, web) or TorchScript.
+def export(
+    output: Path, export_format: ExportFormat | None, model: Path | None, network: str | None, overwrite: bool
+) -> int:
+    """Export the preset network (--network, or --model) for other runtimes: ONNX (onnxruntime, web) or TorchScript.
 
     Inputs of the exported graph: image (1, 3, H, W) in [0, 1] and weights (1, styles); output: the stylised image.
     """
@@ -37,7 +41,7 @@ def export(output: Path, export_format: ExportFormat | None, model: Path | None,
         raise OutputError(f"{output} exists; pass --overwrite to replace it")
     if output.is_dir():
         raise OutputError(f"cannot write {output}: it is a directory")
-    network, names = load_presets(model)
-    export_network(network, output, format=export_format, style_names=names)
+    loaded, names = load_presets(model, network=network or "quality")
+    export_network(loaded, output, format=export_format, style_names=names)
     click.echo(f"wrote {output} ({export_format}, styles: {', '.join(names)})")
     return 0

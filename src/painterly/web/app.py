@@ -390,7 +390,7 @@ def create_app(settings: StudioSettings) -> FastAPI:
 
     @app.get(
         "/api/webcam/model.onnx",
-        summary="The preset network as ONNX, for the webcam mode",
+        summary="The fast preset network as ONNX, for the webcam mode",
         response_class=FileResponse,
         responses={200: {"content": {"application/octet-stream": {}}}},
     )
