@@ -1,6 +1,7 @@
 """docs/images/presets_sheet.jpg: three CC0 photos of scikit-image in every preset at strength 1, one row per photo.
 
-    .venv/bin/python docs/make_presets_sheet.py [--model runs/x/model.safetensors] [-o docs/images/presets_sheet.jpg]
+    .venv/bin/python docs/make_presets_sheet.py [--model runs/x/model.safetensors | --network fast]
+        [-o docs/images/presets_sheet.jpg]
 
 Each photo is styled at 512 px long side (the size the benchmark scores) and shown scaled to the row's height.
 """
@@ -25,6 +26,7 @@ PHOTOS = {"astronaut": data.astronaut, "chelsea": data.chelsea, "coffee": data.c
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", type=Path, help="a trained model file (default: the shipped presets)")
+    parser.add_argument("--network", choices=("quality", "fast"), default="quality", help="which shipped network")
     parser.add_argument("-o", "--output", type=Path, default=Path("docs/images/presets_sheet.jpg"))
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--tile-height", type=int, default=180)
@@ -32,7 +34,7 @@ def main() -> None:
     if args.model:
         network, names, _ = load_style_network(args.model)
     else:
-        network, names = load_presets()
+        network, names = load_presets(network=args.network)
     stylizer = NetworkStylizer(network, names, device="cpu", precision="auto")
     rows: list[list[tuple[str, torch.Tensor]]] = []
     for label, make in PHOTOS.items():
