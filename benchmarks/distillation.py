@@ -47,6 +47,7 @@ def make_targets_once(workdir: Path, per_style: int, iterations: int) -> tuple[P
     record = folder / "seconds.json"
     if record.exists():
         return folder, float(json.loads(record.read_text())["seconds"])
+    shutil.rmtree(folder, ignore_errors=True)  # an interrupted start: its time is unknown, so it starts over
     started = time.perf_counter()
     settings = TargetSettings(per_style=per_style, iterations=iterations)
     make_targets([painting_path(style) for style in STYLES], SHARED / "photos" / "train", folder, settings)
@@ -108,10 +109,12 @@ def main() -> None:
         "distill": (left, targets, 0.0, budget),
         "hybrid": (left, targets, 1.0, budget),
     }
+    for name in ARMS:  # every arm from scratch: a resumed folder would get a second budget
+        shutil.rmtree(args.workdir / name, ignore_errors=True)
     for name in ARMS:
         seconds, arm_targets, scale, charged = plans[name]
         run_dir = args.workdir / name
-        if name == "perceptual" and not run_dir.exists():
+        if name == "perceptual":
             shutil.copytree(args.workdir / "perceptual-short", run_dir)
         model_path = train_arm(name, seconds, args.workdir, arm_targets, scale)
         scores = score_recipe(model_path)

@@ -119,6 +119,8 @@ def test_a_target_folder_made_otherwise_is_refused(made_targets: tuple[Path, Pat
         ({"crop": 32}, "at least 64 pixels"),
         ({"strength": 1.5}, "within 0..1"),
         ({"style_size": 16}, "at least 32 pixels"),
+        ({"style_size": 1100, "crop": 128}, "within 0.05x..8x the crop"),
+        ({"seed": -1}, "seed must be >= 0"),
     ],
 )
 def test_target_settings_are_validated(settings: dict[str, float], message: str) -> None:
@@ -198,6 +200,7 @@ def distillation_objective(targets: Path, weights: DistillationWeights) -> Disti
         photos,
         styles,
         weights=PerceptualWeights(content_layers={"relu2_2": 1.0}, style_layers={"relu1_1": 1.0}, style_size=48),
+        preview_photo=gradient_image(32, 32),
     )
     return DistillationObjective(perceptual, DistillationTargets(targets, STYLE_NAMES), weights)
 
@@ -268,6 +271,9 @@ def test_cli_targets_then_distilled_training(
     assert {"distill", "distill/pixel", "distill/relu4_1", "style", "content"} <= set(log[0])
     card = (run / "MODEL_CARD.md").read_text()
     assert "Distillation: 4 optimisation results" in card and "x50" in card and "perceptual loss x0.5" in card
+    assert log[0]["total"] == pytest.approx(
+        log[0]["content"] + log[0]["style"] + log[0]["tv"] + log[0]["distill"], rel=1e-5
+    )
 
 
 def test_cli_targets_errors_are_one_line(
@@ -288,6 +294,7 @@ def test_cli_targets_errors_are_one_line(
         tiny_feedforward_train_args(styles, photos, run, "--steps", "1", "--targets", str(tmp_path / "none")),
         "no targets.json",
     )
+    one_line_error(tiny_feedforward_train_args(styles, photos, run, "--pixel-weight", "5"), "add --targets")
     assert not (run / "model.safetensors").exists()
     targets = tmp_path / "targets"
     base = ["train", "targets", "--styles", str(styles), "--photos", str(photos), "--out", str(targets), "--quiet"]
@@ -298,3 +305,56 @@ def test_cli_targets_errors_are_one_line(
     one_line_error([*base[:3], str(tmp_path / "missing"), *base[4:], *tiny], "not a folder of images")
     assert main([*base, *tiny, "--crop", "40"]) == 2
     assert "40 is not in the range x>=64" in capsys.readouterr().err
+
+
+def test_a_refused_folder_is_not_claimed(tmp_path: Path, tiny_vgg: None) -> None:
+    styles, _ = training_folders(tmp_path)
+    out = tmp_path / "targets"
+    with pytest.raises(InputImageError, match="not a folder of images"):
+        make_targets(sorted(styles.iterdir()), tmp_path / "no_photos", out, SETTINGS, device="cpu")
+    assert not out.exists()
+
+
+def test_leftovers_of_a_killed_write_are_not_targets(made_targets: tuple[Path, Path, Path]) -> None:
+    _, _, out = made_targets
+    (out / "targets" / pair_name("style_0", 1)).unlink()
+    (out / "targets" / f".{pair_name('style_0', 1)}.123-4.partial").write_bytes(b"\x89PNG half")
+    assert DistillationTargets(out, STYLE_NAMES).counts == {"style_0": 1, "style_1": 2}
+
+
+def test_a_damaged_manifest_is_one_clear_error(made_targets: tuple[Path, Path, Path]) -> None:
+    _, _, out = made_targets
+    manifest = json.loads((out / MANIFEST_NAME).read_text())
+    del manifest["settings"]["seed"]
+    (out / MANIFEST_NAME).write_text(json.dumps(manifest))
+    with pytest.raises(InputImageError, match="is damaged"):
+        DistillationTargets(out, STYLE_NAMES)
+
+
+def test_steps_draw_different_pairs_and_negative_seeds_work(made_targets: tuple[Path, Path, Path]) -> None:
+    _, _, out = made_targets
+    objective = distillation_objective(out, DistillationWeights(perceptual_scale=0.0))
+    totals = {float(objective.losses(step_generator(0, step), 2)["distill/pixel"]) for step in range(6)}
+    assert len(totals) > 1
+    assert torch.isfinite(objective.losses(step_generator(-1, 0), 2)["total"])
+
+
+def test_distilled_runs_resume_exactly_and_refuse_changed_targets(
+    made_targets: tuple[Path, Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from painterly.training.loop import TrainingOptions, train
+
+    _, _, out = made_targets
+    weights = DistillationWeights(perceptual_scale=0.5)
+
+    def run(folder: Path, steps: int) -> list[float]:
+        options = TrainingOptions(steps=steps, batch_size=2, checkpoint_every=2, preview_every=100)
+        result = train(distillation_objective(out, weights), options, folder)
+        return [record["total"] for record in result.log]
+
+    straight = run(tmp_path / "straight", 4)
+    run(tmp_path / "resumed", 2)
+    torch.testing.assert_close(run(tmp_path / "resumed", 4), straight, rtol=1e-5, atol=0)
+    (out / "targets" / pair_name("style_1", 1)).unlink()
+    with pytest.raises(ConfigError, match="made with different settings"):
+        run(tmp_path / "resumed", 6)

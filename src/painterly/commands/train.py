@@ -250,6 +250,13 @@ def feedforward(**params: Any) -> int:
     from ..training.distillation import DistillationWeights
     from ..training.feedforward import LOSS_SETS, PerceptualWeights, train_feedforward
 
+    distillation = DistillationWeights(
+        pixel_weight=params["pixel_weight"],
+        feature_weight=params["feature_weight"],
+        perceptual_scale=params["perceptual_scale"],
+    )
+    if params["targets"] is None and distillation != DistillationWeights():
+        raise ConfigError("--pixel-weight, --feature-weight and --perceptual-scale weigh the targets: add --targets")
     style_files = image_files(params["styles"])
     image_files(params["photos"])  # fail early, with the folder's name
     spec = NetworkSpec(
@@ -281,11 +288,7 @@ def feedforward(**params: Any) -> int:
         weights=weights,
         encoder_weights=read_loss_network(params["loss_network"]) if params["loss_network"] else None,
         targets=params["targets"],
-        distillation=DistillationWeights(
-            pixel_weight=params["pixel_weight"],
-            feature_weight=params["feature_weight"],
-            perceptual_scale=params["perceptual_scale"],
-        ),
+        distillation=distillation,
     )
 
 

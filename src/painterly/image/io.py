@@ -763,14 +763,15 @@ def _write_bytes(file: Path, data: bytes) -> None:
     except OSError as error:
         message = f"cannot create folder {file.parent} ({_reason(error)})"
         raise OutputError(f"cannot write {file}: {message}") from error
+    # through a temporary name, then a rename: a killed process never leaves a half-written file under ``file``
+    partial = file.with_name(f".{file.name}.{os.getpid()}-{threading.get_ident()}.partial")
     try:
-        with open(file, "wb") as fh:
-            try:
+        try:
+            with open(partial, "wb") as fh:
                 fh.write(data)
-            except OSError:
-                fh.close()
-                file.unlink(missing_ok=True)
-                raise
+            os.replace(partial, file)
+        finally:
+            partial.unlink(missing_ok=True)
     except OSError as error:
         raise OutputError(f"cannot write {file}: {_reason(error)}") from error
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ from ..errors import ConfigError, InputImageError, OutputError
 from ..image.io import load_image, save_image
 from .data import load_folder
 from .feedforward import PHOTO_MAX_SIDE, FeedForwardObjective, balanced_style_ids, style_names_of
+from .loop import write_text_atomically
 
 MANIFEST_NAME = "targets.json"
 TARGETS_FORMAT = 1
@@ -55,6 +56,12 @@ class TargetSettings:
             raise ConfigError(f"strength must be within 0..1, got {self.strength}")
         if self.style_size < 32:
             raise ConfigError(f"style size must be at least 32 pixels, got {self.style_size}")
+        if not 0.05 <= self.style_size / self.crop <= 8:
+            raise ConfigError(
+                f"the style size must be within 0.05x..8x the crop, got {self.style_size} px for {self.crop} px crops"
+            )
+        if self.seed < 0:
+            raise ConfigError(f"the seed must be >= 0, got {self.seed}")
 
 
 @dataclass(frozen=True)
@@ -90,6 +97,19 @@ def make_targets(
 
     settings = settings or TargetSettings()
     names = style_names_of([str(path) for path in style_files])
+    config = GatysConfig(
+        size=settings.crop,
+        iterations=(settings.iterations,),
+        strength=settings.strength,
+        style_scale=settings.style_size / settings.crop,
+        seed=settings.seed,
+        device=device,
+        precision=precision,
+    )
+    photos = load_folder(photo_folder, crop=settings.crop, max_side=PHOTO_MAX_SIDE)
+    paintings = [load_image(path, max_pixels=None) for path in style_files]
+    transfer = GatysTransfer(config)
+    # everything that can be refused has been checked: only now is the folder claimed for these settings
     manifest = {"format": TARGETS_FORMAT, "settings": asdict(settings), "styles": names}
     manifest_path = out_dir / MANIFEST_NAME
     if manifest_path.exists():
@@ -100,22 +120,14 @@ def make_targets(
                 f"(found {existing['settings']} for {', '.join(existing['styles'])})"
             )
     else:
-        write_json(manifest_path, manifest)
-    photos = load_folder(photo_folder, crop=settings.crop, max_side=PHOTO_MAX_SIDE)
-    config = GatysConfig(
-        size=settings.crop,
-        iterations=(settings.iterations,),
-        strength=settings.strength,
-        style_scale=settings.style_size / settings.crop,
-        seed=settings.seed,
-        device=device,
-        precision=precision,
-    )
-    transfer = GatysTransfer(config)
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise OutputError(f"cannot create {out_dir}: {error.strerror}") from error
+        write_text_atomically(manifest_path, json.dumps(manifest, indent=1))
     total = len(names) * settings.per_style
     done = 0
-    for style_index, (name, style_file) in enumerate(zip(names, style_files, strict=True)):
-        painting = load_image(style_file, max_pixels=None)
+    for style_index, (name, painting) in enumerate(zip(names, paintings, strict=True)):
         crops = photos.sample(settings.per_style, torch.Generator().manual_seed(settings.seed * 1_009 + style_index))
         for index in range(settings.per_style):
             target_path = out_dir / "targets" / pair_name(name, index)
@@ -144,18 +156,11 @@ def read_manifest(folder: Path) -> dict[str, Any]:
         raise InputImageError(f"cannot read {path}: {error}") from error
     if not isinstance(manifest, dict) or manifest.get("format") != TARGETS_FORMAT:
         raise InputImageError(f"{path} is not a painterly targets manifest (format {TARGETS_FORMAT})")
+    settings, styles = manifest.get("settings"), manifest.get("styles")
+    known = {item.name for item in fields(TargetSettings)}
+    if not isinstance(settings, dict) or set(settings) != known or not isinstance(styles, list):
+        raise InputImageError(f"{path} is damaged: it needs 'settings' ({', '.join(sorted(known))}) and 'styles'")
     return manifest
-
-
-def write_json(path: Path, data: Mapping[str, Any]) -> None:
-    """Write ``data`` as JSON through a temporary file, so ``path`` is never half-written."""
-    temporary = path.with_name(path.name + ".partial")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary.write_text(json.dumps(data, indent=1), encoding="utf-8")
-        temporary.replace(path)
-    except OSError as error:
-        raise OutputError(f"cannot write {path}: {error.strerror}") from error
 
 
 class DistillationTargets:
@@ -257,7 +262,8 @@ class DistillationObjective:
         return self.perceptual.model
 
     def identity(self) -> dict[str, Any]:
-        targets = asdict(self.targets.settings)
+        # the pairs per style too: a folder that gained targets since would draw other pairs at the same step
+        targets = {**asdict(self.targets.settings), "pairs": dict(self.targets.counts)}
         return {**self.perceptual.identity(), "distillation": self.weights.as_dict(), "targets": targets}
 
     def parameter_groups(self) -> list[tuple[list[nn.Parameter], float]]:
@@ -274,9 +280,11 @@ class DistillationObjective:
         total: Tensor | None = None
         if self.weights.perceptual_scale > 0:
             perceptual = self.perceptual.losses(generator, batch_size)
-            total = self.weights.perceptual_scale * perceptual["total"]
-            terms.update({key: value.detach() for key, value in perceptual.items() if key != "total"})
-        own = torch.Generator().manual_seed(generator.initial_seed() + SEED_OFFSET)
+            scale = self.weights.perceptual_scale
+            total = scale * perceptual["total"]
+            # logged as they count in the total (the terms then add up to it)
+            terms.update({key: scale * value.detach() for key, value in perceptual.items() if key != "total"})
+        own = torch.Generator().manual_seed((generator.initial_seed() + SEED_OFFSET) % (1 << 64))
         style_ids = balanced_style_ids(len(self.perceptual.style_names), batch_size, own)
         photos, targets = self.targets.sample(style_ids, own)
         distill = self.distillation_terms(photos, targets, style_ids)

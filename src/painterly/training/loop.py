@@ -202,7 +202,7 @@ def write_log(log: list[dict[str, float]], run_dir: Path) -> None:
     """``log.json`` with every step, and ``loss.png`` (loss terms against the step, smoothed over 25 steps) where
     matplotlib is installed (a bare GPU machine may lack it; the log holds the same numbers)."""
     path = run_dir / LOG_NAME
-    _atomic_write_text(path, json.dumps(log))
+    write_text_atomically(path, json.dumps(log))
     if importlib.util.find_spec("matplotlib") is None:
         return
     window = 25
@@ -295,7 +295,7 @@ def _load_checkpoint(
         raise TrainingError(f"{path} does not fit this run ({type(error).__name__}: {error})") from error
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
+def write_text_atomically(path: Path, text: str) -> None:
     temporary = path.with_name(path.name + ".tmp")
     try:
         temporary.write_text(text)

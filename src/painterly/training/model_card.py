@@ -97,7 +97,12 @@ def _distillation_lines(distillation: Mapping[str, Any] | None) -> list[str]:
         f"{settings.get('crop')} px crops, {settings.get('iterations')} L-BFGS iterations at strength "
         f"{settings.get('strength')}, paintings at {settings.get('style_size')} px) as targets; pixel MSE "
         f"x{weights.get('pixel_weight', 0):g} + feature MSE at {', '.join(weights.get('feature_layers', {}))} "
-        f"x{weights.get('feature_weight', 0):g}, beside the perceptual loss x{weights.get('perceptual_scale', 0):g}."
+        f"x{weights.get('feature_weight', 0):g}, "
+        + (
+            f"beside the perceptual loss x{scale:g}."
+            if (scale := weights.get("perceptual_scale", 0))
+            else "alone (no perceptual loss)."
+        )
     ]
 
 
