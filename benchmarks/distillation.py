@@ -1,9 +1,11 @@
 """Distillation against the plain perceptual-loss recipe at equal compute, in one run.
 
     .venv/bin/python benchmarks/distillation.py [--minutes 10] [--per-style 12] [--iterations 100] [--workdir DIR]
+        [--arms perceptual,distill,hybrid,perceptual-short]
 
 Every arm trains the new preset recipe (8/5/4/9 network, the optimisation's loss, per-style balance) on the paintings
-of benchmarks/preset_recipes.py for the same wall-clock budget on this machine, making its targets included:
+of benchmarks/preset_recipes.py for the same wall-clock budget on this machine, making its targets included; its
+learning-rate schedule (warm-up, cosine decay) is planned to end with its budget from a 30 s probe of its step cost:
 
 - perceptual: the perceptual loss alone for the whole budget;
 - distill: the optimisation's results on ``--per-style`` crops per painting (``painterly train targets``), then the
@@ -35,8 +37,8 @@ from common import SHARED  # noqa: E402
 from preset_recipes import PHOTOS, STYLES, painting_path, score_recipe  # noqa: E402
 
 ARMS = ("perceptual-short", "perceptual", "distill", "hybrid")
-SCHEDULE_STEPS = 1_000_000
-"""Budget-limited runs: a schedule this long keeps the learning rate flat, so a shorter run is a prefix of a longer."""
+PROBE_SECONDS = 30.0
+"""A short run measures each arm's step cost, so its schedule can be planned to end with its budget."""
 
 
 def make_targets_once(workdir: Path, per_style: int, iterations: int) -> tuple[Path, float]:
@@ -56,20 +58,29 @@ def make_targets_once(workdir: Path, per_style: int, iterations: int) -> tuple[P
     return folder, seconds
 
 
-def train_arm(name: str, seconds: float, workdir: Path, targets: Path | None, perceptual_scale: float) -> Path:
+def train_arm(
+    name: str, seconds: float, workdir: Path, targets: Path | None, perceptual_scale: float, *, steps: int | None = None
+) -> tuple[Path, int]:
+    """Train one arm for ``seconds``; its learning-rate schedule (warm-up, cosine decay to 0.1x) is planned to end
+    with the budget: ``steps`` from the arm's own step cost, measured on a short probe run first."""
     from painterly.methods.feedforward import NetworkSpec
     from painterly.training.distillation import DistillationWeights
     from painterly.training.feedforward import PerceptualWeights, train_feedforward
     from painterly.training.loop import TrainingOptions
 
-    spec = NetworkSpec(width=8, residual_blocks=5, downsamplings=4, edge_kernel=9, styles=len(STYLES))
+    if steps is None:
+        _, probe_steps = train_arm(f"{name}-probe", PROBE_SECONDS, workdir, targets, perceptual_scale, steps=10**6)
+        steps = max(1, int(seconds * probe_steps / PROBE_SECONDS))
+    spec = NetworkSpec(width=8, residual_blocks=5, downsamplings=4, edge_kernel=9, styles=len(STYLES), input_skip=True)
     options = TrainingOptions(
-        steps=SCHEDULE_STEPS, batch_size=6, seed=0, budget_seconds=seconds, checkpoint_every=50, preview_every=10**9
+        steps=steps, batch_size=6, seed=0, budget_seconds=seconds, checkpoint_every=50, preview_every=10**9
     )
+    run_dir = workdir / name
+    shutil.rmtree(run_dir, ignore_errors=True)  # from scratch: a resumed folder would get a second budget
     _, model_path = train_feedforward(
         [painting_path(style) for style in STYLES],
         SHARED / "photos" / "train",
-        workdir / name,
+        run_dir,
         spec=spec,
         options=options,
         weights=PerceptualWeights(style_size=512, balance_styles=True),
@@ -78,7 +89,7 @@ def train_arm(name: str, seconds: float, workdir: Path, targets: Path | None, pe
         targets=targets,
         distillation=DistillationWeights(perceptual_scale=perceptual_scale),
     )
-    return model_path
+    return model_path, steps_of(run_dir)
 
 
 def steps_of(run_dir: Path) -> int:
@@ -92,7 +103,11 @@ def main() -> None:
     parser.add_argument("--per-style", type=int, default=12)
     parser.add_argument("--iterations", type=int, default=100)
     parser.add_argument("--workdir", type=Path, default=ROOT / "out" / "distillation")
+    parser.add_argument("--arms", default=",".join(ARMS))
     args = parser.parse_args()
+    unknown = sorted(set(args.arms.split(",")) - set(ARMS))
+    if unknown:
+        sys.exit(f"unknown arms {', '.join(unknown)}; known: {', '.join(ARMS)}")
     if not SHARED.is_dir():
         sys.exit(f"needs {SHARED} (training photos, test photos and paintings)")
     budget = args.minutes * 60
@@ -102,25 +117,19 @@ def main() -> None:
         sys.exit(f"the targets took {target_seconds:.0f} s, more than the {budget:.0f} s budget: raise --minutes")
     rows: list[tuple[str, float, int, dict[str, dict[str, float]]]] = []
     plans: dict[str, tuple[float, Path | None, float, float]] = {
-        # name: (training seconds of this call, targets, perceptual scale, compute charged); "perceptual" resumes a
-        # copy of "perceptual-short" (exactly: the learning rate is flat and the batches depend on the step only)
+        # name: (training seconds, targets, perceptual scale, compute charged)
         "perceptual-short": (left, None, 1.0, left),
-        "perceptual": (target_seconds, None, 1.0, budget),
+        "perceptual": (budget, None, 1.0, budget),
         "distill": (left, targets, 0.0, budget),
         "hybrid": (left, targets, 1.0, budget),
     }
-    for name in ARMS:  # every arm from scratch: a resumed folder would get a second budget
-        shutil.rmtree(args.workdir / name, ignore_errors=True)
-    for name in ARMS:
+    for name in args.arms.split(","):
         seconds, arm_targets, scale, charged = plans[name]
-        run_dir = args.workdir / name
-        if name == "perceptual":
-            shutil.copytree(args.workdir / "perceptual-short", run_dir)
-        model_path = train_arm(name, seconds, args.workdir, arm_targets, scale)
+        model_path, steps = train_arm(name, seconds, args.workdir, arm_targets, scale)
         scores = score_recipe(model_path)
-        rows.append((name, charged, steps_of(run_dir), scores))
+        rows.append((name, charged, steps, scores))
         share = statistics.mean(s["style_share"] for s in scores.values())
-        print(f"{name:<17} {charged:6.0f} s  {steps_of(run_dir):5d} steps  style/untouched {share:.3f}", flush=True)
+        print(f"{name:<17} {charged:6.0f} s  {steps:5d} steps  style/untouched {share:.3f}", flush=True)
     print(
         f"\nbudget {budget:.0f} s per arm ({torch.get_num_threads()} threads); targets: {args.per_style} per "
         f"painting x {len(STYLES)} paintings, {args.iterations} iterations, made in {target_seconds:.0f} s; paintings "

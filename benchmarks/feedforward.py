@@ -1,6 +1,6 @@
 """Benchmark of the feed-forward presets: speed, memory and quality next to the Gatys result, in one run.
 
-    .venv/bin/python benchmarks/feedforward.py [--models shipped,new=runs/x/model.safetensors] [--repeats 5]
+    .venv/bin/python benchmarks/feedforward.py [--models quality,fast,new=runs/x/model.safetensors] [--repeats 5]
         [--workdir out/bench_ff]
 
 Speed rows: seconds per image (median of --repeats after one warm-up, the whole `NetworkStylizer.stylize` call:
@@ -36,14 +36,15 @@ STYLE_GOAL, CONTENT_GOAL, SECONDS_GOAL = 3.0, 4.0, 0.25
 
 
 def stylizer_for(architecture: str, precision: str) -> Any:
-    """``shipped``, a model file's path, or an untrained ``width/blocks/downsamplings/edge_kernel`` network."""
+    """``shipped``/``quality`` or ``fast`` (the shipped pair), a model file's path, or an untrained
+    ``width/blocks/downsamplings/edge_kernel`` network."""
     from painterly.methods.feedforward import NetworkSpec, StyleNetwork
     from painterly.methods.model_files import load_style_network
     from painterly.methods.stylizer import NetworkStylizer
     from painterly.presets import load_presets
 
-    if architecture == "shipped":
-        network, names = load_presets()
+    if architecture in ("shipped", "quality", "fast"):  # the shipped pair ("shipped": the default, quality)
+        network, names = load_presets(network="fast" if architecture == "fast" else "quality")
     elif architecture.endswith(".safetensors"):
         network, names, _ = load_style_network(Path(architecture))
     else:
@@ -80,7 +81,7 @@ def measure_speed(architecture: str, size: int, precision: str, repeats: int) ->
 
 
 def model_list(text: str) -> dict[str, str]:
-    """``shipped,quality=runs/q/model.safetensors`` -> {label: shipped or path}."""
+    """``quality,fast,new=runs/q/model.safetensors`` -> {label: quality, fast or path}."""
     models = {}
     for item in text.split(","):
         label, _, source = item.partition("=")
@@ -155,7 +156,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="512,1024")
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--models", default="shipped", help="label=model.safetensors or 'shipped', comma-separated")
+    parser.add_argument(
+        "--models", default="quality,fast", help="label=file.safetensors, quality or fast (shipped), comma-separated"
+    )
     parser.add_argument(
         "--architectures", default=",".join(ARCHITECTURES), help="untrained width/blocks/downsamplings/edge_kernel"
     )
@@ -163,6 +166,7 @@ def main() -> None:
     parser.add_argument("--large", type=int, default=4096, help="also time one tiled image this long (0: skip)")
     parser.add_argument("--workdir", type=Path, help="images go here; Gatys results here are reused")
     parser.add_argument("--gatys-only", action="store_true", help="only compute the Gatys references into --workdir")
+    parser.add_argument("--reverse", action="store_true", help="with --gatys-only: the paintings in reverse order")
     parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -177,8 +181,10 @@ def main() -> None:
     photos = args.photos.split(",")
     models = model_list(args.models)
     if args.gatys_only:
+        stems = list(paintings().values())
         for photo_name in photos:
-            for stem in paintings().values():
+            # a second process with --reverse shares the work from the other end (each reference is cached when done)
+            for stem in reversed(stems) if args.reverse else stems:
                 gatys_reference(photo_name, stem, workdir)
         return
 

@@ -255,7 +255,7 @@ SHIPPED: dict[str, ShippedEntry] = {
             "the quality network for stills (--network quality, the default)"
         ),
         license=_OWN_LICENSE,
-        sha256="65829081df9ccf12911729ea68c3199e7c2a2489fb9130d94e55c83e57d1b4dd",
+        sha256="52adb604c33bce3bcf2a9f46430ac0a756c4dabd4203b7a7a0ebfa2a031506fb",
         override="PAINTERLY_PRESETS",
     ),
     "presets_fast": ShippedEntry(
