@@ -64,7 +64,8 @@ class TrainingBar:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def train() -> None:
-    """Train networks on your own paintings and photos: presets (feedforward) or the AdaIN decoder (arbitrary)."""
+    """Train networks on your own paintings and photos: presets (feedforward, optionally distilled from targets),
+    the AdaIN decoder (arbitrary), the WCT and photorealistic decoders (decoders)."""
 
 
 def training_options(batch: int, learning_rate: float) -> Callable[[Command], Command]:
