@@ -67,7 +67,7 @@ class Selection:
 
 
 NETWORK_HELP = (
-    "The shipped preset network: quality (default): the stronger network for stills; fast: ~1.8x faster, the "
+    "The shipped preset network: quality (default): the stronger network for stills; fast: ~10 % faster, the "
     "studio's webcam mode."
 )
 

@@ -84,7 +84,7 @@ def stylize(photo: Path, output: Path, overwrite: bool, **params: Any) -> int:
 @click.option("--model", type=click.Path(path_type=Path), help="List the styles of this model file instead.")
 @network_option(
     "List (or --card: describe) this shipped network: quality (default): the stronger network for stills; "
-    "fast: ~1.8x faster, the studio's webcam mode."
+    "fast: ~10 % faster, the studio's webcam mode."
 )
 @click.option("--card", is_flag=True, help="Print the model card (data, training, licences).")
 @click.option("--decoder", is_flag=True, help="Print the model card of the AdaIN decoder (`stylize --style`) instead.")

@@ -41,7 +41,7 @@ class StylizeOptions:
     ``strength`` mixes the result with the content (0 returns the content, 1 the network's output); ``style_scale``
     above 1 makes brush strokes larger (the network runs on a smaller copy), below 1 smaller; ``size`` is the
     output's long side (None: the photo's own size). ``network`` picks the shipped preset network: ``quality`` (the
-    default, the stronger network for stills) or ``fast`` (about 1.8x faster, the one the studio's webcam mode runs);
+    default, the stronger network for stills) or ``fast`` (about 10 % faster, the one the studio's webcam mode runs);
     ``model`` wins over it.
     """
 
