@@ -1,6 +1,6 @@
 """The feed-forward presets shipped inside the package, as a pair of networks with the same styles: ``quality`` (the
 default, the stronger network for stills: ``data/presets.safetensors``, model card ``presets.md``) and ``fast``
-(about 1.8x faster, the studio's real-time webcam mode: ``data/presets_fast.safetensors``, ``presets_fast.md``).
+(about 10 % faster, the studio's real-time webcam mode: ``data/presets_fast.safetensors``, ``presets_fast.md``).
 
 >>> [preset.name for preset in list_presets()][:2]        # doctest: +SKIP
 ['contrast_of_forms', 'mondrian']
