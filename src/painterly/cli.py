@@ -61,6 +61,7 @@ def cli(debug: bool) -> None:
 
 
 def _register_commands() -> None:
+    from .commands.audio import audio
     from .commands.export import export
     from .commands.score import score
     from .commands.serve import serve
@@ -81,6 +82,7 @@ def _register_commands() -> None:
     cli.add_command(video)
     cli.add_command(serve)
     cli.add_command(score)
+    cli.add_command(audio)
 
 
 _register_commands()

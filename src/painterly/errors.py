@@ -48,3 +48,8 @@ class TrainingError(PainterlyError):
 class InputVideoError(InputImageError):
     """An input video is missing, not a video, truncated or corrupt, has no video stream or no frames, or is too
     large (same exit code as a bad input image)."""
+
+
+class InputAudioError(InputImageError):
+    """An input sound is missing, not audio, empty, silent, corrupt or too long (same exit code as a bad input
+    image)."""

@@ -1,0 +1,1 @@
+"""Style transfer for sound through spectrograms."""

@@ -1,0 +1,80 @@
+"""Spectrogram pictures: content, style(s) and result side by side on one decibel scale, to look at."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from ..errors import OutputError
+from .spectrogram import SpectrogramSettings, stft
+
+DYNAMIC_RANGE_DB = 80.0
+"""Levels shown below the loudest bin of all panels; quieter bins are black."""
+
+
+def decibels(samples: Tensor, settings: SpectrogramSettings) -> Tensor:
+    """``20 log10 |STFT|`` (bins, frames), floored at -200 dB."""
+    return 20 * torch.log10(stft(samples.float(), settings).abs().clamp_min(1e-10))
+
+
+def plot_spectrograms(
+    panels: Sequence[tuple[str, Tensor]],
+    path: str | os.PathLike[str],
+    *,
+    sample_rate: int,
+    settings: SpectrogramSettings | None = None,
+    max_frequency: float | None = None,
+) -> Path:
+    """One row per (title, mono samples) panel, time across, frequency up to ``max_frequency`` (default Nyquist);
+    one colour scale for all (the loudest bin of any panel is 0 dB). Written through a temporary name."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if not panels:
+        raise OutputError("no sounds to draw")
+    settings = settings or SpectrogramSettings()
+    levels = [decibels(samples, settings) for _, samples in panels]
+    loudest = max(float(level.max()) for level in levels)
+    nyquist = sample_rate / 2
+    top = min(max_frequency or nyquist, nyquist)
+    longest = max(samples.numel() for _, samples in panels) / sample_rate
+    figure, axes = plt.subplots(len(panels), 1, figsize=(10, 2.4 * len(panels)), dpi=100, squeeze=False)
+    image = None
+    for axis, (title, samples), level in zip(axes[:, 0], panels, levels, strict=True):
+        seconds = samples.numel() / sample_rate
+        image = axis.imshow(
+            (level - loudest).numpy(),
+            origin="lower",
+            aspect="auto",
+            cmap="magma",
+            vmin=-DYNAMIC_RANGE_DB,
+            vmax=0.0,
+            extent=(0.0, seconds, 0.0, nyquist),
+            interpolation="nearest",
+        )
+        axis.set_xlim(0, longest)
+        axis.set_ylim(0, top)
+        axis.set_title(title, fontsize=10, loc="left")
+        axis.set_ylabel("Hz")
+    axes[-1, 0].set_xlabel("seconds")
+    figure.tight_layout()
+    if image is not None:
+        figure.colorbar(image, ax=axes[:, 0].tolist(), label="dB", fraction=0.025, pad=0.01)
+    file = Path(path)
+    partial = file.with_name(f".{file.stem}.{os.getpid()}.partial{file.suffix}")
+    try:
+        file.parent.mkdir(parents=True, exist_ok=True)
+        figure.savefig(partial)
+        os.replace(partial, file)
+    except OSError as error:
+        partial.unlink(missing_ok=True)
+        raise OutputError(f"cannot write {file}: {error.strerror}") from error
+    finally:
+        plt.close(figure)
+    return file
