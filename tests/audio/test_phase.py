@@ -5,9 +5,8 @@ import torch
 
 from painterly.audio.phase import griffin_lim, random_phase, spectral_convergence, unit_phase
 from painterly.audio.spectrogram import SpectrogramSettings, stft
+from painterly.audio.synthetic import chirp, melody, noise_bursts, tone
 from painterly.errors import ConfigError
-
-from .sounds import chirp, melody, noise_bursts, tone
 
 SETTINGS = SpectrogramSettings(n_fft=512, hop=128)
 

@@ -13,9 +13,8 @@ from painterly.audio.spectrogram import (
     magnitude_from_log,
     stft,
 )
+from painterly.audio.synthetic import RATE, noise_bursts, tone
 from painterly.errors import ConfigError
-
-from .sounds import RATE, noise_bursts, tone
 
 
 def test_default_settings_are_ulyanov_and_lebedevs() -> None:

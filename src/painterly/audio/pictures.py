@@ -44,7 +44,9 @@ def plot_spectrograms(
     nyquist = sample_rate / 2
     top = min(max_frequency or nyquist, nyquist)
     longest = max(samples.numel() for _, samples in panels) / sample_rate
-    figure, axes = plt.subplots(len(panels), 1, figsize=(10, 2.4 * len(panels)), dpi=100, squeeze=False)
+    figure, axes = plt.subplots(
+        len(panels), 1, figsize=(10, 2.2 * len(panels)), dpi=100, squeeze=False, layout="constrained"
+    )
     image = None
     for axis, (title, samples), level in zip(axes[:, 0], panels, levels, strict=True):
         seconds = samples.numel() / sample_rate
@@ -63,9 +65,8 @@ def plot_spectrograms(
         axis.set_title(title, fontsize=10, loc="left")
         axis.set_ylabel("Hz")
     axes[-1, 0].set_xlabel("seconds")
-    figure.tight_layout()
     if image is not None:
-        figure.colorbar(image, ax=axes[:, 0].tolist(), label="dB", fraction=0.025, pad=0.01)
+        figure.colorbar(image, ax=axes[:, 0].tolist(), label="dB below the loudest", fraction=0.03, pad=0.01)
     file = Path(path)
     partial = file.with_name(f".{file.stem}.{os.getpid()}.partial{file.suffix}")
     try:

@@ -9,6 +9,7 @@ against the Gram matrices of one or more style sounds and the features of a cont
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -33,7 +34,7 @@ from .spectrogram import SpectrogramSettings, log_magnitude, magnitude_from_log,
 
 SAMPLE_RATE = 22050
 """Every sound is resampled to this rate before its spectrogram is taken (Ulyanov & Lebedev's)."""
-BASE_STYLE_WEIGHT = 30.0
+BASE_STYLE_WEIGHT = 10.0
 """Style weight at strength 0.5 (content weight 1; both losses are means, see :mod:`.network`)."""
 STRENGTH_DECADES = 4.0
 """Strength moves the style weight over four decades: 0.25 → /10, 0.75 → x10, 1 → x100."""
@@ -151,6 +152,10 @@ class AudioResult:
     interrupted: bool = False
 
 
+class _BudgetSpentError(Exception):
+    """Raised by the L-BFGS closure when every allowed evaluation has been made."""
+
+
 @dataclass
 class _Best:
     features: Tensor
@@ -266,6 +271,8 @@ class AudioStyleTransfer:
         scale = float(features.numel())
 
         def closure() -> float:
+            if len(self.history) >= iterations:
+                raise _BudgetSpentError  # the line search asks for more evaluations than are left
             optimizer.zero_grad()
             terms = self.losses(features)
             # The losses are means, so each element's gradient is tiny; L-BFGS skips curvature pairs with yᵀs below
@@ -288,7 +295,8 @@ class AudioStyleTransfer:
             with torch.no_grad():
                 best.losses = {name: float(value) for name, value in self.losses(features).items()}
         else:
-            optimizer.step(closure)  # type: ignore[no-untyped-call]
+            with contextlib.suppress(_BudgetSpentError):
+                optimizer.step(closure)  # type: ignore[no-untyped-call]
         self.optimise_seconds = time.perf_counter() - started
         return best.features
 

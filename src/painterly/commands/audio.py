@@ -165,7 +165,7 @@ def audio(sounds: tuple[Path, ...], output: Path, **params: Any) -> int:
     losses = ""
     if summary.result is not None:
         losses = ", " + ", ".join(f"{name} {value:.4g}" for name, value in summary.result.losses.items())
-    click.echo(f"wrote {summary.output} ({summary.seconds:.1f} s at {summary.sample_rate} Hz{losses})")
+    click.echo(f"wrote {summary.output} ({summary.seconds:.2f} s at {summary.sample_rate} Hz{losses})")
     if job.spectrograms is not None and summary.result is not None:
         click.echo(f"wrote {job.spectrograms}")
     return 0

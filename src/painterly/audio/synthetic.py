@@ -1,4 +1,5 @@
-"""Sounds made in the tests: tones, chirps, noise bursts (mono float32 tensors)."""
+"""Test signals made from formulas (tones, chirps, noise bursts, a plucked melody): mono float32 tensors, for the
+tests, the benchmark and examples that need a sound every machine has."""
 
 from __future__ import annotations
 
