@@ -11,6 +11,8 @@ Cases (10 s each):
   resampled as `painterly audio` does) as the content, the same synthetic style.
 Every run is `painterly.audio.files.transfer_files` (the CLI's path) in its own process: wall time (loading,
 optimisation, Griffin-Lim, writing) and peak RSS. The written file is read back and measured at 22 050 Hz mono:
+Both measures take content and style at one loudness (RMS -20 dBFS, as the method analyses them) and the output at
+the level its spectrogram was made at (the file is that times one uniform gain, to the content's loudness):
 - LSD: log-spectral distance to the content in dB (levels floored 80 dB below the content's loudest bin);
 - Gram: ‖G(out) − G(style)‖ / ‖G(style)‖ with G the Gram matrix of a random network drawn from another seed than
   the one optimised (4096 filters, width 11), so the number is not the loss that was minimised.
@@ -60,12 +62,18 @@ def sound_at_model_rate(path: Path, seconds: float | None = SECONDS) -> torch.Te
     return mono_at_model_rate(load_audio(path, sample_rate=None, mix_down=False, seconds=seconds))
 
 
-def measures(output: torch.Tensor, content: torch.Tensor, style: torch.Tensor) -> dict[str, float]:
+def measures(output: torch.Tensor, content: torch.Tensor, style: torch.Tensor, gain: float = 1.0) -> dict[str, float]:
+    """LSD and Gram distance; ``gain``: the uniform scale `painterly audio` applied after making the spectrogram."""
     from painterly.audio.network import NetworkSettings, RandomSpectralNetwork, gram_matrix
     from painterly.audio.spectrogram import SpectrogramSettings, log_magnitude, log_spectral_distance
+    from painterly.audio.transfer import at_reference_level
 
     settings = SpectrogramSettings()
     network = RandomSpectralNetwork(settings.bins, NetworkSettings(seed=EVALUATION_SEED))
+    # Measured as the method analyses them: content and style at one loudness, the output at the level it was made at
+    # (the written file is that times a uniform gain, to the content's loudness: volume, not style or content).
+    factor = float(at_reference_level(content, "content").norm() / content.norm())
+    output, content, style = output * factor / gain, content * factor, at_reference_level(style, "style")
     with torch.no_grad():
         style_gram = gram_matrix(network(log_magnitude(style, settings))[0])
         out_gram = gram_matrix(network(log_magnitude(output, settings))[0])
@@ -106,7 +114,7 @@ def worker(spec: dict[str, Any]) -> dict[str, Any]:
     row = {
         "seconds": seconds,
         "peak_mb": peak,
-        **measures(result, content, style),
+        **measures(result, content, style, summary.result.gain if summary.result else 1.0),
         **({"losses": summary.result.losses, "timings": summary.result.timings} if summary.result else {}),
     }
     return row

@@ -145,8 +145,8 @@ def transfer_files(
         result = transfer.render_interrupted()
     samples = _to_output_rate(result.samples, output_rate, output_frames)
     path = save_audio(job.output, samples, output_rate)
-    if result.gain < 1:
-        notes.append(f"result scaled by {20 * torch.log10(torch.tensor(result.gain)).item():.1f} dB to stay unclipped")
+    if result.peak_limited:
+        notes.append("the result is quieter than the content (RMS) so that its peaks stay unclipped")
     summary = AudioSummary(path, output_rate, output_frames / output_rate, notes, result)
     if job.spectrograms is not None:
         _draw(job, transfer, result, content, styles)
@@ -229,6 +229,7 @@ def _record(
             "iterations_run": result.iterations_run,
             "timings": result.timings,
             "gain": result.gain,
+            "peak_limited": result.peak_limited,
         }
     return build_run_record(
         method="audio",

@@ -38,6 +38,10 @@ BASE_STYLE_WEIGHT = 10.0
 """Style weight at strength 0.5 (content weight 1; both losses are means, see :mod:`.network`)."""
 STRENGTH_DECADES = 4.0
 """Strength moves the style weight over four decades: 0.25 → /10, 0.75 → x10, 1 → x100."""
+REFERENCE_LEVEL = 0.1
+"""RMS (-20 dBFS) at which content and styles are analysed. The spectrogram that comes out is often louder than the
+content (a noisy style adds energy); the result is scaled to the content's RMS (texture: the first style's), never
+clipped."""
 PEAK_LIMIT = 0.999
 """A result louder than this is scaled down to it, never clipped."""
 HISTORY_MEMORY = 1.5e9
@@ -48,6 +52,19 @@ NOISE_SCALE = 1e-3
 
 InitKind = Literal["content", "noise"]
 INIT_KINDS: tuple[InitKind, ...] = ("content", "noise")
+
+
+def rms_level(samples: Tensor, name: str) -> float:
+    """Root mean square of ``samples``; a silent sound has no level to work at."""
+    level = float(samples.double().square().mean().sqrt()) if samples.numel() else 0.0
+    if not level > 1e-6:
+        raise ConfigError(f"{name} is silent: there is nothing to analyse")
+    return level
+
+
+def at_reference_level(samples: Tensor, name: str) -> Tensor:
+    """``samples`` scaled to an RMS of :data:`REFERENCE_LEVEL`."""
+    return samples.float() * (REFERENCE_LEVEL / rms_level(samples, name))
 
 
 def style_weight_for_strength(strength: float) -> float:
@@ -141,14 +158,17 @@ AudioProgressCallback = Callable[[AudioProgress], None]
 @dataclass(frozen=True)
 class AudioResult:
     samples: Tensor
-    """Mono float32 at :data:`SAMPLE_RATE`, peak at most :data:`PEAK_LIMIT`."""
+    """Mono float32 at :data:`SAMPLE_RATE`, as loud (RMS) as the content, peak at most :data:`PEAK_LIMIT`."""
     losses: dict[str, float]
     """The losses of the spectrogram that was rendered (the lowest total seen)."""
     history: list[dict[str, float]]
     iterations_run: int
     timings: dict[str, float]
     gain: float
-    """Scale applied to keep the peak within :data:`PEAK_LIMIT` (1: none)."""
+    """The uniform scale from the level the spectrogram was made at (the content's, when the style adds energy often
+    several times louder) to ``samples``: the content's RMS, or less where the peak would pass :data:`PEAK_LIMIT`."""
+    peak_limited: bool = False
+    """True where the peak limit made the result quieter than the content."""
     interrupted: bool = False
 
 
@@ -190,6 +210,14 @@ class AudioStyleTransfer:
             self._check_length(content, "the content", widest)
             if length is not None and length != content.numel():
                 raise ConfigError("length is the content's; give it only for texture synthesis")
+        # Every sound is analysed at one loudness: the Gram matrices of log-magnitudes carry the level, so a style
+        # louder than the content would otherwise be copied as loudness (and scaled away at the end).
+        if content is not None:
+            self.level = rms_level(content, "the content")
+        else:
+            self.level = rms_level(styles[0], "style sound 1")
+        content = None if content is None else at_reference_level(content, "the content")
+        styles = [at_reference_level(style, f"style sound {index + 1}") for index, style in enumerate(styles)]
         self.content = content
         self.length = content.numel() if content is not None else (length or styles[0].numel())
         if content is None:
@@ -321,8 +349,13 @@ class AudioStyleTransfer:
             seed=self.options.seed,
             progress=report,
         )
-        peak = float(samples.abs().max())
-        gain = PEAK_LIMIT / peak if peak > PEAK_LIMIT else 1.0
+        samples = samples * (self.level / REFERENCE_LEVEL)  # the level the spectrogram was made at
+        # As loud as the content (RMS); lower where the peak would pass the limit. Uniform: the balance is kept.
+        gain = self.level / rms_level(samples, "the result")
+        peak = float(samples.abs().max()) * gain
+        self.peak_limited = peak > PEAK_LIMIT
+        if self.peak_limited:
+            gain *= PEAK_LIMIT / peak
         self.render_seconds = time.perf_counter() - started
         return samples * gain, gain
 
@@ -337,6 +370,7 @@ class AudioStyleTransfer:
             iterations_run=len(self.history),
             timings={"optimise": self.optimise_seconds, "phase": self.render_seconds},
             gain=gain,
+            peak_limited=self.peak_limited,
         )
 
     def render_interrupted(self, progress: AudioProgressCallback | None = None) -> AudioResult:
@@ -351,5 +385,6 @@ class AudioStyleTransfer:
             iterations_run=len(self.history),
             timings={"phase": self.render_seconds},
             gain=gain,
+            peak_limited=self.peak_limited,
             interrupted=True,
         )
