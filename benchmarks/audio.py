@@ -15,7 +15,9 @@ Both measures take content and style at one loudness (RMS -20 dBFS, as the metho
 the level its spectrogram was made at (the file is that times one uniform gain, to the content's loudness):
 - LSD: log-spectral distance to the content in dB (levels floored 80 dB below the content's loudest bin);
 - Gram: ‖G(out) − G(style)‖ / ‖G(style)‖ with G the Gram matrix of a random network drawn from another seed than
-  the one optimised (4096 filters, width 11), so the number is not the loss that was minimised.
+  the one optimised (4096 filters, width 11), so the number is not the loss that was minimised;
+- content: ‖φ(out) − φ(content)‖ / ‖φ(content)‖, φ that network's activations (LSD counts every quiet bin a noisy
+  style fills as much as a lost note; this counts what the network sees).
 Reference rows in the same units: the content itself, the content rebuilt by Griffin-Lim from its own magnitude
 (0 iterations: the floor the phase reconstruction sets), and the style itself (cut or repeated to the content's
 length).
@@ -62,8 +64,11 @@ def sound_at_model_rate(path: Path, seconds: float | None = SECONDS) -> torch.Te
     return mono_at_model_rate(load_audio(path, sample_rate=None, mix_down=False, seconds=seconds))
 
 
-def measures(output: torch.Tensor, content: torch.Tensor, style: torch.Tensor, gain: float = 1.0) -> dict[str, float]:
-    """LSD and Gram distance; ``gain``: the uniform scale `painterly audio` applied after making the spectrogram."""
+def measures(
+    output: torch.Tensor, content: torch.Tensor, style: torch.Tensor, output_scale: float | None = None
+) -> dict[str, float]:
+    """LSD, Gram distance and content distance. ``output_scale``: what brings ``output`` to the level it is measured
+    at; default: the content's factor (for the results of `painterly audio`, divided by the gain it applied)."""
     from painterly.audio.network import NetworkSettings, RandomSpectralNetwork, gram_matrix
     from painterly.audio.spectrogram import SpectrogramSettings, log_magnitude, log_spectral_distance
     from painterly.audio.transfer import at_reference_level
@@ -73,15 +78,28 @@ def measures(output: torch.Tensor, content: torch.Tensor, style: torch.Tensor, g
     # Measured as the method analyses them: content and style at one loudness, the output at the level it was made at
     # (the written file is that times a uniform gain, to the content's loudness: volume, not style or content).
     factor = float(at_reference_level(content, "content").norm() / content.norm())
-    output, content, style = output * factor / gain, content * factor, at_reference_level(style, "style")
+    scale = factor if output_scale is None else output_scale
+    output, content, style = output * scale, content * factor, at_reference_level(style, "style")
+    n = min(output.numel(), content.numel())
     with torch.no_grad():
         style_gram = gram_matrix(network(log_magnitude(style, settings))[0])
-        out_gram = gram_matrix(network(log_magnitude(output, settings))[0])
-    n = min(output.numel(), content.numel())
+        out_features = network(log_magnitude(output[:n], settings))[0]
+        content_features = network(log_magnitude(content[:n], settings))[0]
+    out_gram = gram_matrix(out_features)
     return {
         "lsd_db": log_spectral_distance(content[:n], output[:n], settings),
         "gram_distance": float(torch.linalg.matrix_norm(out_gram - style_gram) / torch.linalg.matrix_norm(style_gram)),
+        "content_distance": float(
+            torch.linalg.matrix_norm(out_features - content_features) / torch.linalg.matrix_norm(content_features)
+        ),
     }
+
+
+def factor_of(content: torch.Tensor) -> float:
+    """The scale `painterly audio` analyses the content at (to RMS -20 dBFS)."""
+    from painterly.audio.transfer import REFERENCE_LEVEL, rms_level
+
+    return REFERENCE_LEVEL / rms_level(content, "content")
 
 
 def fit_length(sound: torch.Tensor, length: int) -> torch.Tensor:
@@ -114,8 +132,11 @@ def worker(spec: dict[str, Any]) -> dict[str, Any]:
     row = {
         "seconds": seconds,
         "peak_mb": peak,
-        **measures(result, content, style, summary.result.gain if summary.result else 1.0),
+        **measures(
+            result, content, style, None if summary.result is None else factor_of(content) / summary.result.gain
+        ),
         **({"losses": summary.result.losses, "timings": summary.result.timings} if summary.result else {}),
+        "iterations_run": summary.result.iterations_run if summary.result else 0,
     }
     return row
 
@@ -134,7 +155,10 @@ def references(content_path: Path, style_path: Path, workdir: Path, name: str) -
     return [
         {"run": "content itself", **measures(content, content, style)},
         {"run": "content via Griffin-Lim", **measures(rebuilt, content, style)},
-        {"run": "style itself", **measures(fit_length(style, content.numel()), content, style)},
+        {
+            "run": "style itself",
+            **measures(fit_length(style, content.numel()), content, style, factor_of(style)),
+        },
     ]
 
 
@@ -187,9 +211,13 @@ def main() -> None:
         print(
             f"{row['case']:<8} {row['run']:<26} {time_text} {memory} {row['lsd_db']:7.2f} {row['gram_distance']:7.3f}"
         )
-    timed = [row["seconds"] for row in rows if "seconds" in row]
-    if timed:
-        print(f"median time {statistics.median(timed):.1f} s (goal: at most 120 s for a 10 s clip)")
+    for precision in args.precisions.split(","):
+        timed = [row["seconds"] for row in rows if row["run"].endswith(f" {precision}")]
+        if timed:
+            print(
+                f"{precision}: median {statistics.median(timed):.1f} s, slowest {max(timed):.1f} s per 10 s clip "
+                "(goal: at most 120 s)"
+            )
 
 
 if __name__ == "__main__":

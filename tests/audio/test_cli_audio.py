@@ -90,6 +90,7 @@ def test_texture_from_styles_alone(style: Path, tmp_path: Path, capsys: pytest.C
         (["{content}", "{style}", "--max-seconds", "0.5"], 3, "over the 0.5 s limit"),
         (["{content}", "{style}", "--offset", "5"], 3, "past the end"),
         (["--texture", "{style}", "--strength", "0"], 2, "strength 0 returns the content"),
+        (["--texture", "{style}", "--offset", "1"], 2, "--texture has none"),
         (["--texture", "{style}", "--seconds", "900"], 2, "over the 600 s limit"),
         (["{content}", "{style}", "--filters", "2", "--kernel-widths", "3,5,7"], 2, "cannot be split"),
     ],

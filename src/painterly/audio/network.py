@@ -22,8 +22,17 @@ from torch import Tensor
 
 from ..errors import ConfigError
 
-Precision = Literal["fp32", "bf16"]
-PRECISIONS: tuple[Precision, ...] = ("fp32", "bf16")
+Precision = Literal["auto", "fp32", "bf16"]
+PRECISIONS: tuple[Precision, ...] = ("auto", "fp32", "bf16")
+
+
+def resolve_precision(precision: Precision) -> Literal["fp32", "bf16"]:
+    """``auto``: bf16 where the CPU has native bf16 (AVX-512 BF16 or AMX), else fp32."""
+    if precision != "auto":
+        return precision
+    from ..devices import cpu_supports_bf16
+
+    return "bf16" if cpu_supports_bf16() else "fp32"
 
 
 @dataclass(frozen=True)
@@ -60,14 +69,14 @@ class RandomSpectralNetwork:
     def __init__(self, bins: int, settings: NetworkSettings, *, precision: Precision = "fp32") -> None:
         if precision not in PRECISIONS:
             raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
-        self.bins, self.settings, self.precision = bins, settings, precision
+        self.bins, self.settings, self.precision = bins, settings, resolve_precision(precision)
         generator = torch.Generator().manual_seed(settings.seed)
         self.weights: list[Tensor] = []
         for width, count in zip(settings.kernel_widths, self.filters_per_bank, strict=True):
             scale = math.sqrt(2.0 / (bins * width))  # He et al.: unit-variance input keeps its variance through ReLU
             # Stored as (filters, width * bins), the layout of an unfolded input: the convolution is one matrix product.
             weight = torch.randn(count, width * bins, generator=generator) * scale
-            self.weights.append(weight.bfloat16() if precision == "bf16" else weight)
+            self.weights.append(weight.bfloat16() if self.precision == "bf16" else weight)
 
     @property
     def filters_per_bank(self) -> list[int]:

@@ -80,10 +80,11 @@ def _ints(text: str, name: str) -> tuple[int, ...]:
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seeds filters, noise, phase.")
 @click.option(
     "--precision",
-    type=click.Choice(["fp32", "bf16"]),
-    default="fp32",
+    type=click.Choice(["auto", "fp32", "bf16"]),
+    default="auto",
     show_default=True,
-    help="bf16: the convolution in bfloat16 (faster on CPUs with AMX or AVX-512 BF16).",
+    help="bf16: the convolution in bfloat16 (faster on CPUs with AMX or AVX-512 BF16); auto: bf16 where the CPU "
+    "has it.",
 )
 @click.option("--offset", type=float, default=0.0, show_default=True, help="Skip this many seconds of the content.")
 @click.option(
@@ -117,6 +118,8 @@ def audio(sounds: tuple[Path, ...], output: Path, **params: Any) -> int:
     texture = params["texture"]
     if not texture and len(sounds) < 2:
         raise click.UsageError("give a content sound and at least one style sound (or --texture and style sounds)")
+    if texture and params["offset"]:
+        raise click.UsageError("--offset skips part of the content, and --texture has none")
     options = AudioOptions(
         strength=params["strength"],
         style_weight=params["style_weight"],
