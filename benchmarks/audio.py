@@ -171,7 +171,16 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=200)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--report", action="store_true", help="Print the table of the workdir's last run again.")
     args = parser.parse_args()
+    if args.report:
+        print_table(
+            json.loads((args.workdir / "results.json").read_text()),
+            args.iterations,
+            args.threads,
+            args.precisions.split(","),
+        )
+        return
     if args.worker:
         print(json.dumps(worker(json.loads(args.worker))))
         return
@@ -200,18 +209,24 @@ def main() -> None:
                 rows.append({"case": case, "run": f"strength {strength:g} {precision}", **row})
                 print(f"{case} {precision} {strength:g}: {row['seconds']:.1f} s", file=sys.stderr, flush=True)
     (args.workdir / "results.json").write_text(json.dumps(rows, indent=2) + "\n")
+    print_table(rows, args.iterations, args.threads, args.precisions.split(","))
+
+
+def print_table(rows: list[dict[str, Any]], iterations: int, threads: int, precisions: list[str]) -> None:
     print(
-        f"\n{args.iterations} iterations, {args.threads} threads, {SECONDS:g} s clips; LSD to the content (dB), Gram "
-        "distance to the style (evaluation network)"
+        f"\n{iterations} evaluations, {threads} threads, {SECONDS:g} s clips; LSD and content distance to the content, "
+        "Gram distance to the style (evaluation network)"
     )
-    print(f"{'case':<8} {'run':<26} {'time s':>7} {'peak MB':>8} {'LSD dB':>7} {'Gram':>7}")
+    print(f"{'case':<8} {'run':<26} {'evals':>6} {'time s':>7} {'peak MB':>8} {'LSD dB':>7} {'Gram':>7} {'content':>8}")
     for row in rows:
+        evaluations = f"{row['iterations_run']:6d}" if "iterations_run" in row else f"{'':>6}"
         time_text = f"{row['seconds']:7.1f}" if "seconds" in row else f"{'':>7}"
         memory = f"{row['peak_mb']:8.0f}" if "peak_mb" in row else f"{'':>8}"
         print(
-            f"{row['case']:<8} {row['run']:<26} {time_text} {memory} {row['lsd_db']:7.2f} {row['gram_distance']:7.3f}"
+            f"{row['case']:<8} {row['run']:<26} {evaluations} {time_text} {memory} {row['lsd_db']:7.2f} "
+            f"{row['gram_distance']:7.3f} {row['content_distance']:8.3f}"
         )
-    for precision in args.precisions.split(","):
+    for precision in precisions:
         timed = [row["seconds"] for row in rows if row["run"].endswith(f" {precision}")]
         if timed:
             print(
