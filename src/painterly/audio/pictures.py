@@ -28,9 +28,11 @@ def plot_spectrograms(
     sample_rate: int,
     settings: SpectrogramSettings | None = None,
     max_frequency: float | None = None,
+    shared_scale: bool = False,
 ) -> Path:
-    """One row per (title, mono samples) panel, time across, frequency up to ``max_frequency`` (default Nyquist);
-    one colour scale for all (the loudest bin of any panel is 0 dB). Written through a temporary name."""
+    """One row per (title, mono samples) panel, time across, frequency up to ``max_frequency`` (default Nyquist).
+    Each panel's loudest bin is 0 dB (sounds of very different loudness stay readable), or with ``shared_scale`` the
+    loudest bin of all panels. Written through a temporary name."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -40,7 +42,7 @@ def plot_spectrograms(
         raise OutputError("no sounds to draw")
     settings = settings or SpectrogramSettings()
     levels = [decibels(samples, settings) for _, samples in panels]
-    loudest = max(float(level.max()) for level in levels)
+    overall = max(float(level.max()) for level in levels)
     nyquist = sample_rate / 2
     top = min(max_frequency or nyquist, nyquist)
     longest = max(samples.numel() for _, samples in panels) / sample_rate
@@ -50,6 +52,7 @@ def plot_spectrograms(
     image = None
     for axis, (title, samples), level in zip(axes[:, 0], panels, levels, strict=True):
         seconds = samples.numel() / sample_rate
+        loudest = overall if shared_scale else float(level.max())
         image = axis.imshow(
             (level - loudest).numpy(),
             origin="lower",
@@ -66,7 +69,13 @@ def plot_spectrograms(
         axis.set_ylabel("Hz")
     axes[-1, 0].set_xlabel("seconds")
     if image is not None:
-        figure.colorbar(image, ax=axes[:, 0].tolist(), label="dB below the loudest", fraction=0.03, pad=0.01)
+        figure.colorbar(
+            image,
+            ax=axes[:, 0].tolist(),
+            label="dB below the loudest" + (" of all" if shared_scale else " of each"),
+            fraction=0.03,
+            pad=0.01,
+        )
     file = Path(path)
     partial = file.with_name(f".{file.stem}.{os.getpid()}.partial{file.suffix}")
     try:

@@ -1,0 +1,119 @@
+"""Volume style transfer on tiny grids with a tiny random VGG (the real layer names, a fraction of the cost)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from painterly.config import DEFAULT_STYLE_LAYERS
+from painterly.errors import ConfigError
+from painterly.volume.render import Camera
+from painterly.volume.stylize import (
+    VolumeOptions,
+    VolumeProgress,
+    VolumeStyleTransfer,
+    level_shapes,
+    refine_parameters,
+)
+from painterly.volume.transport import velocity_from_stream_function
+from tests.conftest import gradient_image, make_tiny_encoder
+
+SMALL = {"render_size": 32, "style_size": 32, "views": 2, "precision": "fp32", "learning_rate": 0.2}
+
+
+def blob(side: int = 16) -> torch.Tensor:
+    z, y, x = torch.meshgrid(*[torch.linspace(-1, 1, side)] * 3, indexing="ij")
+    return (torch.exp(-((x / 0.5) ** 2 + (y / 0.7) ** 2 + (z / 0.5) ** 2) * 2) * 2.0).float()
+
+
+def transfer(**changes: object) -> VolumeStyleTransfer:
+    options = VolumeOptions(**(SMALL | changes))  # type: ignore[arg-type]
+    stripes = gradient_image(48, 48, seed=1)
+    stripes[:, :, ::6] = 0.0  # dark lines: a style with structure
+    return VolumeStyleTransfer([stripes], options, encoder=make_tiny_encoder(list(DEFAULT_STYLE_LAYERS)))
+
+
+@pytest.mark.parametrize("mode", ["incompressible", "compressible", "density"])
+def test_every_mode_lowers_the_style_loss(mode: str) -> None:
+    seen: list[VolumeProgress] = []
+    density = blob()
+    result = transfer(mode=mode, iterations=(25,)).run(density, progress=seen.append)
+    assert len(seen) == 25 and seen[-1].total_step == 25 and seen[0].grid == (16, 16, 16)
+    first = sum(p.losses["style"] for p in seen[:5]) / 5
+    last = sum(p.losses["style"] for p in seen[-5:]) / 5
+    assert last < 0.9 * first
+    assert result.density.shape == density.shape and (result.density >= 0).all()
+    if mode != "density":  # transport conserves the mass
+        assert result.density.sum().item() == pytest.approx(density.sum().item(), rel=1e-4)
+
+
+def test_the_incompressible_velocity_is_divergence_free() -> None:
+    result = transfer(iterations=(5,)).run(blob())
+    velocity = velocity_from_stream_function(result.parameters)
+    assert velocity.divergence().abs().max() <= 1e-5 * max(float(velocity.max_speed()), 1e-6)
+
+
+def test_coarse_to_fine_levels_and_refinement() -> None:
+    assert level_shapes((64, 64, 64), 3) == [(16, 16, 16), (32, 32, 32), (64, 64, 64)]
+    assert level_shapes((24, 24, 24), 3) == [(24, 24, 24)]  # 12 is too coarse
+    seen: list[VolumeProgress] = []
+    result = transfer(iterations=(3, 2)).run(blob(32), progress=seen.append)
+    assert [p.grid for p in seen] == [(16, 16, 16)] * 3 + [(32, 32, 32)] * 2
+    assert result.parameters.shape == (3, 33, 33, 33)
+    # a refined stream function moves the smoke as far (in box units) as the coarse one did
+    coarse = torch.zeros(3, 17, 17, 17)
+    coarse[2, 4:13, 4:13, 4:13] = torch.linspace(0, 1, 9)[:, None, None]
+    fine = refine_parameters("incompressible", coarse, (32, 32, 32))
+    speed = lambda p: float(velocity_from_stream_function(p).max_speed())  # noqa: E731
+    assert speed(fine) / 32 == pytest.approx(speed(coarse) / 16, rel=0.15)
+
+
+def test_a_sequence_frame_starts_from_the_previous_parameters() -> None:
+    first = transfer(iterations=(4,)).run(blob())
+    seen: list[VolumeProgress] = []
+    second = transfer(iterations=(6, 4)).run(blob(), start=first.parameters, iterations=(6, 2), progress=seen.append)
+    assert len(seen) == 2  # only the finest level
+    assert second.parameters.shape == first.parameters.shape
+
+
+def test_strength_orders_the_terms() -> None:
+    weak = transfer(iterations=(15,), strength=0.2).run(blob())
+    strong = transfer(iterations=(15,), strength=0.9).run(blob())
+    assert strong.losses["content"] > weak.losses["content"]
+
+
+def test_an_interrupted_run_keeps_the_latest_density() -> None:
+    volume = transfer(iterations=(20,))
+
+    def stop(progress: VolumeProgress) -> None:
+        if progress.step == 4:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        volume.run(blob(), progress=stop)
+    kept = volume.finish_interrupted(blob())
+    assert kept.interrupted and len(kept.history) == 4 and not torch.equal(kept.density, blob())
+
+
+def test_view_losses_per_camera() -> None:
+    volume = transfer()
+    losses = volume.view_losses(blob(), blob(), [Camera(0.0, 0.0), Camera(90.0, 30.0)])
+    assert len(losses) == 2 and all(value > 0 for value in losses)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"strength": 2.0}, "strength"),
+        ({"mode": "fluid"}, "mode must be one of"),
+        ({"iterations": ()}, "iterations"),
+        ({"views": 0}, "views"),
+        ({"render_size": 8}, "at least 32"),
+        ({"learning_rate": 0.0}, "learning rate"),
+        ({"elevation_range": (20.0, -20.0)}, "elevation range"),
+        ({"absorption": -1.0}, "absorption"),
+    ],
+)
+def test_bad_options(changes: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        VolumeOptions(**changes)  # type: ignore[arg-type]
