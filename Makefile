@@ -54,6 +54,7 @@ bench: weights
 	$(BIN)/python benchmarks/arbitrary.py
 	$(BIN)/python benchmarks/video.py
 	$(BIN)/python benchmarks/web.py
+	$(BIN)/python benchmarks/audio.py
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache studio/node_modules $(ORT_VENDOR)

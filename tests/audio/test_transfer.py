@@ -15,7 +15,7 @@ from painterly.audio.transfer import (
 )
 from painterly.errors import ConfigError
 
-SMALL = {"n_fft": 256, "hop": 64, "filters": 128, "phase_iterations": 10}
+SMALL = {"n_fft": 256, "hop": 64, "filters": 128, "phase_iterations": 10, "precision": "fp32"}
 
 
 def small(**changes: object) -> AudioOptions:
@@ -58,10 +58,10 @@ def test_strength_maps_to_the_style_weight_over_four_decades() -> None:
 def test_texture_synthesis_from_noise_matches_the_style_statistics() -> None:
     style = noise_bursts(1.0) + chirp(1000, 3000, 1.0, amplitude=0.1)
     seen: list[float] = []
-    transfer = AudioStyleTransfer([style], small(iterations=30, init="noise"), length=30000)
+    transfer = AudioStyleTransfer([style], small(iterations=60, init="noise"), length=30000)
     result = transfer.run(lambda p: seen.append(p.losses["style"]) if p.losses else None)
     assert result.samples.numel() == 30000 and "content" not in result.losses
-    assert result.losses["style"] < 0.05 * seen[0]
+    assert result.losses["style"] < 0.01 * seen[0]
 
 
 def test_several_styles_are_blended_by_their_weights() -> None:
