@@ -69,6 +69,7 @@ def _register_commands() -> None:
     from .commands.train import train
     from .commands.transfer import demo, transfer
     from .commands.video import video
+    from .commands.volume import volume
     from .commands.weights import weights
 
     cli.add_command(transfer)
@@ -83,6 +84,7 @@ def _register_commands() -> None:
     cli.add_command(serve)
     cli.add_command(score)
     cli.add_command(audio)
+    cli.add_command(volume)
 
 
 _register_commands()

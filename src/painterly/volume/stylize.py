@@ -37,7 +37,7 @@ from .transport import advect, stream_function_shape, velocity_from_potential, v
 
 Mode = Literal["incompressible", "compressible", "density"]
 MODES: tuple[Mode, ...] = ("incompressible", "compressible", "density")
-BASE_STYLE_WEIGHT = 1e4
+BASE_STYLE_WEIGHT = 20.0
 """Style weight at strength 0.5 against a content (silhouette) weight of 1; strength moves it over four decades."""
 STRENGTH_DECADES = 4.0
 MIN_LEVEL_SIDE = 16

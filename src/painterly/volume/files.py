@@ -1,0 +1,198 @@
+"""Volume style transfer from files to files: one grid, the built-in plume, or a folder of frames; the turntable.
+
+The CLI (``painterly volume``) is a thin caller: progress goes through the callback, only the CLI prints.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from ..errors import ConfigError, OutputError
+from .grid import DEFAULT_MAX_VOXELS, GRID_SUFFIXES, list_frames, load_density, save_density
+from .render import RenderSettings, render_views, turntable_cameras
+from .stylize import VolumeOptions, VolumeProgressCallback, VolumeResult, VolumeStyleTransfer
+
+DEFAULT_FRAME_ITERATIONS = 30
+"""Steps for the frames of a sequence after the first (they start from the previous frame's velocity)."""
+TURNTABLE_SUFFIXES = (".gif", ".mp4", ".webm", ".mkv", ".mov")
+
+
+@dataclass(frozen=True)
+class VolumeJob:
+    source: Path | None
+    """A .npy/.npz grid, a folder of them (a sequence), or None for the built-in plume."""
+    output: Path
+    """A .npy/.npz file, or a folder for a sequence."""
+    demo_size: int = 64
+    frame_iterations: int = DEFAULT_FRAME_ITERATIONS
+    max_voxels: int | None = DEFAULT_MAX_VOXELS
+    turntable: Path | None = None
+    turntable_frames: int = 36
+    turntable_elevation: float = 10.0
+    overwrite: bool = False
+    resume: bool = False
+
+
+@dataclass
+class VolumeSummary:
+    outputs: list[Path] = field(default_factory=list)
+    results: list[VolumeResult] = field(default_factory=list)
+    resumed: int = 0
+    seconds: float = 0.0
+    mass_change: float = 0.0
+    """Largest relative change of a frame's total density (transport conserves it to rounding)."""
+    interrupted: bool = False
+
+
+def is_sequence(job: VolumeJob) -> bool:
+    return job.source is not None and job.source.is_dir()
+
+
+def check_job(job: VolumeJob) -> None:
+    """The outputs, before any work: suffixes, overwriting, a folder for a sequence."""
+    if is_sequence(job):
+        if job.output.suffix:
+            raise OutputError(f"cannot write a sequence to {job.output}: give a folder (no suffix)")
+        if job.output.is_dir() and any(job.output.iterdir()) and not (job.overwrite or job.resume):
+            raise OutputError(f"cannot write into {job.output}: the folder is not empty; pass --overwrite or --resume")
+    else:
+        if job.output.suffix.lower() not in GRID_SUFFIXES:
+            raise OutputError(f"cannot write {job.output}: it needs one of the suffixes .npy, .npz")
+        if job.source is not None and job.output.resolve() == job.source.resolve():
+            raise OutputError(f"cannot write {job.output}: it is the input; choose another output")
+        if job.output.exists() and not job.overwrite:
+            raise OutputError(f"cannot write {job.output}: the file already exists; pass --overwrite to replace it")
+    if job.turntable is not None and job.turntable.suffix.lower() not in TURNTABLE_SUFFIXES:
+        raise OutputError(f"cannot write {job.turntable}: it needs one of the suffixes {', '.join(TURNTABLE_SUFFIXES)}")
+    if job.turntable is not None and job.turntable.exists() and not job.overwrite:
+        raise OutputError(f"cannot write {job.turntable}: the file already exists; pass --overwrite to replace it")
+    if job.frame_iterations < 0:
+        raise ConfigError(f"frame iterations must be at least 0, got {job.frame_iterations}")
+
+
+def frames_of(job: VolumeJob) -> list[tuple[str, Path | None]]:
+    """(name, path) of every frame: one for a grid or the plume."""
+    if job.source is None:
+        return [("demo", None)]
+    if is_sequence(job):
+        return [(path.stem, path) for path in list_frames(job.source)]
+    return [(job.source.stem, job.source)]
+
+
+def stylize_files(
+    job: VolumeJob,
+    styles: Sequence[Tensor],
+    options: VolumeOptions,
+    *,
+    progress: VolumeProgressCallback | None = None,
+    on_frame: Callable[[int, int, str], None] | None = None,
+    encoder: Any = None,
+) -> VolumeSummary:
+    """Stylise every frame of ``job``; on Ctrl-C the frame under way is written as far as it got and
+    :class:`KeyboardInterrupt` is raised again (the summary on it says so, see :func:`interrupted_summary`)."""
+    from .smoke import demo_density
+
+    check_job(job)
+    started = time.perf_counter()
+    transfer = VolumeStyleTransfer(styles, options, encoder=encoder)
+    summary = VolumeSummary()
+    frames = frames_of(job)
+    sequence = is_sequence(job)
+    work = job.output.with_name(job.output.name + ".work") if sequence else None
+    previous: Tensor | None = None
+    for index, (name, path) in enumerate(frames):
+        output = job.output / f"{name}.npz" if sequence else job.output
+        parameters_file = None if work is None else work / f"{name}.params.pt"
+        if on_frame is not None:
+            on_frame(index, len(frames), name)
+        if job.resume and parameters_file is not None and output.is_file() and parameters_file.is_file():
+            previous = torch.load(parameters_file, weights_only=True)
+            summary.outputs.append(output)
+            summary.resumed += 1
+            continue
+        density = demo_density(job.demo_size) if path is None else load_density(path, max_voxels=job.max_voxels)
+        iterations = None if previous is None else (job.frame_iterations,)
+        try:
+            result = transfer.run(density, start=previous, iterations=iterations, progress=progress)
+        except KeyboardInterrupt as error:
+            kept = transfer.finish_interrupted(density)
+            save_density(output, kept.density)
+            summary.outputs.append(output)
+            summary.results.append(kept)
+            summary.interrupted = True
+            summary.seconds = time.perf_counter() - started
+            raise _Interrupted(summary) from error
+        save_density(output, result.density)
+        if parameters_file is not None:
+            parameters_file.parent.mkdir(parents=True, exist_ok=True)
+            torch.save(result.parameters, parameters_file)
+        previous = result.parameters
+        summary.outputs.append(output)
+        summary.results.append(result)
+        before, after = float(density.sum()), float(result.density.sum())
+        summary.mass_change = max(summary.mass_change, abs(after - before) / before)
+        if job.turntable is not None and index == 0:
+            write_turntable(job, density, result.density, options.render_settings())
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+class _Interrupted(KeyboardInterrupt):
+    def __init__(self, summary: VolumeSummary) -> None:
+        super().__init__("interrupted")
+        self.summary = summary
+
+
+def interrupted_summary(error: KeyboardInterrupt) -> VolumeSummary | None:
+    return error.summary if isinstance(error, _Interrupted) else None
+
+
+def write_turntable(job: VolumeJob, original: Tensor, stylised: Tensor, settings: RenderSettings) -> Path:
+    """The input and the stylised grid side by side, turning once around the vertical axis."""
+    from ..video.writer import VideoWriter
+
+    assert job.turntable is not None
+    cameras = turntable_cameras(job.turntable_frames, job.turntable_elevation)
+    with torch.no_grad():
+        left = render_views(original, cameras, settings)
+        right = render_views(stylised, cameras, settings)
+    side = left.shape[-1]
+    with VideoWriter(
+        job.turntable, width=2 * side, height=side, fps=12.0, time_base=Fraction(1, 12), quality=18
+    ) as writer:
+        for index in range(len(cameras)):
+            frame = torch.cat([left[index], right[index]], dim=-1).expand(3, -1, -1)[None]
+            writer.write(frame.contiguous(), index)
+    return job.turntable
+
+
+def run_record(job: VolumeJob, options: VolumeOptions, summary: VolumeSummary, styles: Sequence[str]) -> dict[str, Any]:
+    from ..record import build_run_record
+
+    inputs: list[tuple[str, str | None]] = [("density", str(job.source) if job.source else "built-in plume")]
+    inputs += [("style", path) for path in styles]
+    last = summary.results[-1] if summary.results else None
+    return build_run_record(
+        method="volume",
+        options=asdict(options),
+        inputs=inputs,
+        weights={},
+        result={
+            "outputs": [str(path) for path in summary.outputs],
+            "frames": len(summary.outputs),
+            "resumed": summary.resumed,
+            "seconds": summary.seconds,
+            "mass_change": summary.mass_change,
+            "losses": last.losses if last else {},
+            "turntable": str(job.turntable) if job.turntable else None,
+        },
+        interrupted=summary.interrupted,
+    )

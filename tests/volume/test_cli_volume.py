@@ -1,0 +1,92 @@
+"""``painterly volume`` end to end through main([...]) with a tiny random VGG and tiny grids."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from painterly.cli import main
+from painterly.config import DEFAULT_STYLE_LAYERS
+from painterly.volume.grid import load_density
+from tests.conftest import gradient_image, make_tiny_encoder
+
+FAST = ["--iterations", "3", "--frame-iterations", "2", "--views", "1", "--render-size", "32", "--style-size", "32"]
+FAST += ["--precision", "fp32", "-q"]
+
+
+@pytest.fixture(autouse=True)
+def tiny_vgg(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("painterly.volume.stylize.vgg16", lambda layers: make_tiny_encoder(list(DEFAULT_STYLE_LAYERS)))
+
+
+@pytest.fixture
+def painting(tmp_path: Path) -> Path:
+    path = tmp_path / "painting.png"
+    Image.fromarray((gradient_image(40, 40, seed=2)[0].permute(1, 2, 0).numpy() * 255).astype(np.uint8)).save(path)
+    return path
+
+
+def blob(side: int = 16, shift: float = 0.0) -> np.ndarray:
+    axis = np.linspace(-1, 1, side)
+    z, y, x = np.meshgrid(axis, axis, axis, indexing="ij")
+    return np.exp(-(((x - shift) / 0.5) ** 2 + (y / 0.6) ** 2 + (z / 0.5) ** 2) * 2).astype(np.float32)
+
+
+def test_demo_with_a_turntable(painting: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    output, turntable = tmp_path / "plume.npz", tmp_path / "plume.gif"
+    arguments = ["volume", "--demo", "--demo-size", "16", "--style", str(painting), "-o", str(output)]
+    assert main([*arguments, "--turntable", str(turntable), "--turntable-frames", "4", *FAST]) == 0
+    printed = capsys.readouterr().out
+    assert f"wrote {output} (1 frame(s)" in printed and f"wrote {turntable}" in printed
+    assert load_density(output).shape == (16, 16, 16)
+    assert turntable.read_bytes()[:6] in (b"GIF89a", b"GIF87a")
+    record = json.loads((tmp_path / "plume.npz.run.json").read_text())
+    assert record["method"] == "volume" and record["mass_change"] < 1e-4 and not record["interrupted"]
+
+
+def test_a_sequence_and_its_resume(painting: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for index in range(2):
+        np.save(frames / f"frame{index}.npy", blob(shift=0.1 * index))
+    output = tmp_path / "styled"
+    assert main(["volume", str(frames), "--style", str(painting), "-o", str(output), *FAST]) == 0
+    assert sorted(path.name for path in output.iterdir()) == ["frame0.npz", "frame1.npz"]
+    before = torch.as_tensor(np.load(frames / "frame1.npy")).sum()
+    assert load_density(output / "frame1.npz").sum().item() == pytest.approx(float(before), rel=1e-4)
+    capsys.readouterr()
+    assert main(["volume", str(frames), "--style", str(painting), "-o", str(output), "--resume", *FAST]) == 0
+    assert "2 resumed" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("arguments", "code", "message"),
+    [
+        ([], 2, "give a DENSITY grid or folder, or --demo"),
+        (["{grid}", "--demo"], 2, "not both"),
+        (["{grid}", "-o", "{tmp}/out.vdb"], 4, "needs one of the suffixes .npy, .npz"),
+        (["{nan}"], 3, "has NaN values"),
+        (["{grid}", "--iterations", "a,b"], 2, "--iterations must be numbers"),
+        (["{grid}", "--turntable", "{tmp}/t.png"], 4, "needs one of the suffixes .gif"),
+    ],
+)
+def test_bad_input(
+    painting: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], arguments: list[str], code: int, message: str
+) -> None:
+    grid, nan = tmp_path / "grid.npy", tmp_path / "nan.npy"
+    np.save(grid, blob())
+    broken = blob()
+    broken[3, 3, 3] = np.nan
+    np.save(nan, broken)
+    filled = [argument.format(grid=grid, nan=nan, tmp=tmp_path) for argument in arguments]
+    if "-o" not in filled:
+        filled += ["-o", str(tmp_path / "out.npz")]
+    assert main(["volume", *FAST, "--style", str(painting), *filled]) == code
+    error = capsys.readouterr().err
+    assert len(error.strip().splitlines()) == 1 and message in error, error
+    assert not (tmp_path / "out.npz").exists()
