@@ -179,3 +179,19 @@ def test_bad_arguments() -> None:
         advect(torch.zeros(4, 4, 4), velocity, max_courant=1.5)
     with pytest.raises(ConfigError, match="not finite"):
         advect(torch.zeros(4, 4, 4), velocity.scaled(math.nan))
+
+
+def test_checkpointed_substeps_give_the_same_density_and_gradients(monkeypatch: pytest.MonkeyPatch) -> None:
+    import painterly.volume.transport as transport
+
+    generator = torch.Generator().manual_seed(0)
+    density = torch.rand(6, 6, 6, generator=generator, dtype=torch.float64, requires_grad=True)
+    psi = (torch.randn(stream_function_shape((6, 6, 6)), generator=generator, dtype=torch.float64) * 2).requires_grad_()
+    assert substep_count(velocity_from_stream_function(psi)) > transport.CHECKPOINT_SUBSTEPS  # checkpointed
+    chunked = advect(density, velocity_from_stream_function(psi))
+    chunked_grads = torch.autograd.grad(chunked.square().sum(), (density, psi))
+    monkeypatch.setattr(transport, "CHECKPOINT_SUBSTEPS", 10**9)
+    plain = advect(density, velocity_from_stream_function(psi))
+    plain_grads = torch.autograd.grad(plain.square().sum(), (density, psi))
+    assert torch.allclose(chunked, plain)
+    assert all(torch.allclose(a, b) for a, b in zip(chunked_grads, plain_grads, strict=True))

@@ -31,6 +31,8 @@ __all__ = [
 ]
 
 DEFAULT_MAX_SUBSTEPS = 1000
+CHECKPOINT_SUBSTEPS = 8
+"""Sub-steps recomputed together in the backward pass (gradient checkpointing) when there are more than this."""
 
 
 def _shape_text(shape: tuple[int, ...] | torch.Size) -> str:
@@ -239,10 +241,25 @@ def advect(
         return density
     step = dt / steps
     # Per face: the speed times the sub-step, split by sign, so a flux is forward * low cell + backward * high cell.
-    splits = []
+    splits: list[tuple[int, Tensor, Tensor]] = []
     for dim, component in enumerate((velocity.z, velocity.y, velocity.x)):
         inner = _interior(component, dim) * step
         splits.append((dim, inner.clamp(min=0), inner.clamp(max=0)))
+    if not torch.is_grad_enabled() or steps <= CHECKPOINT_SUBSTEPS:
+        return _substeps(density, splits, steps)
+    # Autograd would keep every sub-step's fluxes (a few grids each): at 128³ and tens of sub-steps that is many GB.
+    # Recompute them in the backward pass instead, a chunk of sub-steps at a time.
+    from torch.utils.checkpoint import checkpoint
+
+    done = 0
+    while done < steps:
+        count = min(CHECKPOINT_SUBSTEPS, steps - done)
+        density = checkpoint(_substeps, density, splits, count, use_reentrant=False)
+        done += count
+    return density
+
+
+def _substeps(density: Tensor, splits: list[tuple[int, Tensor, Tensor]], steps: int) -> Tensor:
     for _ in range(steps):
         change = torch.zeros_like(density)
         for dim, forward, backward in splits:
