@@ -55,6 +55,7 @@ bench: weights
 	$(BIN)/python benchmarks/video.py
 	$(BIN)/python benchmarks/web.py
 	$(BIN)/python benchmarks/audio.py
+	$(BIN)/python benchmarks/volume.py
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache studio/node_modules $(ORT_VENDOR)
