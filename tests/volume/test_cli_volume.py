@@ -71,6 +71,7 @@ def test_a_sequence_and_its_resume(painting: Path, tmp_path: Path, capsys: pytes
         (["{grid}", "--demo"], 2, "not both"),
         (["{grid}", "-o", "{tmp}/out.vdb"], 4, "needs one of the suffixes .npy, .npz"),
         (["{nan}"], 3, "has NaN values"),
+        (["{grid}", "--max-voxels", "1000"], 3, "over the 1,000 voxel cap (e.g. 10x10x10 fits): pass --max-voxels"),
         (["{grid}", "--iterations", "a,b"], 2, "--iterations must be numbers"),
         (["{grid}", "--turntable", "{tmp}/t.png"], 4, "needs one of the suffixes .gif"),
     ],
