@@ -13,8 +13,6 @@ from typing import Any
 
 import torch
 
-from .errors import OutputError
-
 
 def record_path_for(output: Path) -> Path:
     """``out/picture.png`` → ``out/picture.run.json``."""
@@ -66,8 +64,8 @@ def build_run_record(
 
 
 def write_run_record(record: Mapping[str, Any], path: Path) -> Path:
-    try:
-        path.write_text(json.dumps(record, indent=2, default=str) + "\n", encoding="utf-8")
-    except OSError as error:
-        raise OutputError(f"cannot write run record {path}: {error.strerror}") from error
-    return path
+    """Write ``record`` as JSON, whole or not at all (an interrupted run's record never comes out half-written)."""
+    from .atomic import write_atomically
+
+    text = json.dumps(record, indent=2, default=str) + "\n"
+    return write_atomically(path, lambda handle: handle.write(text.encode("utf-8")))

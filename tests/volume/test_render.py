@@ -199,3 +199,17 @@ def test_bad_arguments() -> None:
         turntable_cameras(0)
     with pytest.raises(ConfigError, match="elevation_range"):
         sample_cameras(3, elevation_range=(10.0, -10.0), generator=torch.Generator())
+
+
+def test_views_and_silhouettes_from_one_resampling_match_the_separate_functions() -> None:
+    from painterly.volume.render import opacity_views, render_views_and_opacity
+
+    generator = torch.Generator().manual_seed(3)
+    density = torch.rand(10, 12, 9, generator=generator)
+    cameras = [Camera(azimuth=15.0, elevation=5.0), Camera(azimuth=250.0, elevation=-12.0)]
+    settings = RenderSettings(resolution=16)
+    views, silhouettes = render_views_and_opacity(density, cameras, settings)
+    assert torch.equal(views, render_views(density, cameras, settings))
+    separate = torch.stack([opacity(density, camera, settings) for camera in cameras])[:, None]
+    assert torch.allclose(silhouettes, separate, atol=1e-6)
+    assert torch.allclose(opacity_views(density, cameras, settings), separate, atol=1e-6)

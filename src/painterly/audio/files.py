@@ -6,7 +6,6 @@ notes (mixed down, resampled) come back in the summary, so only the CLI prints.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -249,8 +248,4 @@ def record_path(output: Path) -> Path:
 def write_record(summary: AudioSummary) -> Path:
     from ..record import write_run_record
 
-    path = record_path(summary.output)
-    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    write_run_record(summary.record, partial)
-    os.replace(partial, path)
-    return path
+    return write_run_record(summary.record, record_path(summary.output))

@@ -13,7 +13,6 @@ from __future__ import annotations
 import math
 import os
 import re
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -28,6 +27,7 @@ import soundfile as sf
 import torch
 from scipy.signal import resample_poly
 
+from painterly.atomic import write_atomically
 from painterly.errors import ConfigError, InputAudioError, OutputError
 
 TARGET_SAMPLE_RATE = 22050
@@ -452,20 +452,9 @@ def save_audio(
     data = _output_samples(file, samples)
     fmt = _OUTPUT_FORMATS[suffix]
     chosen = subtype.upper() if subtype and sf.check_format(fmt, subtype.upper()) else None
-    try:
-        file.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise OutputError(f"cannot write {file}: cannot create folder {file.parent} ({_reason(error)})") from error
-    partial = file.with_name(f".{file.name}.{os.getpid()}-{threading.get_ident()}.partial{suffix}")
-    try:
-        try:
-            with open(partial, "wb") as fh:
-                sf.write(fh, data, sample_rate, subtype=chosen, format=fmt)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(partial, file)
-        finally:
-            partial.unlink(missing_ok=True)
-    except (OSError, sf.LibsndfileError) as error:
-        raise OutputError(f"cannot write {file}: {_reason(error)}") from error
-    return file
+    return write_atomically(
+        file,
+        lambda handle: sf.write(handle, data, sample_rate, subtype=chosen, format=fmt),
+        errors=(sf.LibsndfileError,),
+        reason=_reason,
+    )

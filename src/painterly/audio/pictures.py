@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from ..atomic import write_atomically
 from ..errors import OutputError
 from .spectrogram import SpectrogramSettings, stft
 
@@ -76,15 +77,9 @@ def plot_spectrograms(
             fraction=0.03,
             pad=0.01,
         )
-    file = Path(path)
-    partial = file.with_name(f".{file.stem}.{os.getpid()}.partial{file.suffix}")
     try:
-        file.parent.mkdir(parents=True, exist_ok=True)
-        figure.savefig(partial)
-        os.replace(partial, file)
-    except OSError as error:
-        partial.unlink(missing_ok=True)
-        raise OutputError(f"cannot write {file}: {error.strerror}") from error
+        return write_atomically(
+            path, lambda handle: figure.savefig(handle, format=Path(path).suffix.lstrip(".") or "png")
+        )
     finally:
         plt.close(figure)
-    return file

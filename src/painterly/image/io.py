@@ -33,6 +33,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageFile, UnidentifiedImageError
 
+from painterly.atomic import write_atomically
 from painterly.errors import ConfigError, InputImageError, OutputError
 
 # OpenCV and tifffile are imported where 16-bit PNGs and TIFFs are handled: everything else (a GPU training machine
@@ -758,22 +759,8 @@ def _encode(samples: _SAMPLES, fmt: str, quality: int, compress_level: int = 6) 
 
 
 def _write_bytes(file: Path, data: bytes) -> None:
-    try:
-        file.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        message = f"cannot create folder {file.parent} ({_reason(error)})"
-        raise OutputError(f"cannot write {file}: {message}") from error
-    # through a temporary name, then a rename: a killed process never leaves a half-written file under ``file``
-    partial = file.with_name(f".{file.name}.{os.getpid()}-{threading.get_ident()}.partial")
-    try:
-        try:
-            with open(partial, "wb") as fh:
-                fh.write(data)
-            os.replace(partial, file)
-        finally:
-            partial.unlink(missing_ok=True)
-    except OSError as error:
-        raise OutputError(f"cannot write {file}: {_reason(error)}") from error
+    # Not fsynced: video work frames go through here, one per frame.
+    write_atomically(file, lambda handle: handle.write(data), durable=False, reason=_reason)
 
 
 def _encode_png16(samples: _SAMPLES) -> bytes:

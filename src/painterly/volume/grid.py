@@ -15,12 +15,13 @@ import re
 import zipfile
 import zlib
 from pathlib import Path
-from typing import IO
+from typing import IO, BinaryIO
 
 import numpy as np
 import numpy.typing as npt
 import torch
 
+from painterly.atomic import write_atomically
 from painterly.errors import ConfigError, InputImageError, OutputError
 
 DEFAULT_MAX_VOXELS = 256**3
@@ -312,23 +313,11 @@ def save_density(path: str | os.PathLike[str], density: torch.Tensor) -> Path:
         raise OutputError(f"cannot write {file}: the density has NaN or infinite values")
     if file.is_dir():
         raise OutputError(f"cannot write {file}: it is a folder; give a file name inside it")
-    try:
-        file.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise OutputError(f"cannot write {file}: cannot create folder {file.parent} ({_reason(error)})") from error
-    partial = file.with_name(f".{file.name}.{os.getpid()}.partial{suffix}")
-    try:
-        try:
-            with open(partial, "wb") as fh:
-                if suffix == ".npy":
-                    np.save(fh, array, allow_pickle=False)
-                else:
-                    np.savez_compressed(fh, density=array)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(partial, file)
-        finally:
-            partial.unlink(missing_ok=True)
-    except OSError as error:
-        raise OutputError(f"cannot write {file}: {_reason(error)}") from error
-    return file
+
+    def write(handle: BinaryIO) -> None:
+        if suffix == ".npy":
+            np.save(handle, array, allow_pickle=False)
+        else:
+            np.savez_compressed(handle, density=array)
+
+    return write_atomically(file, write, reason=_reason)

@@ -35,8 +35,10 @@ __all__ = [
     "Camera",
     "RenderSettings",
     "opacity",
+    "opacity_views",
     "render",
     "render_views",
+    "render_views_and_opacity",
     "rotate_grid",
     "sample_cameras",
     "turntable_cameras",
@@ -246,6 +248,13 @@ def render_views(density: Tensor, cameras: Sequence[Camera], settings: RenderSet
     computed once in the light's view box and resampled straight into each camera's view box (one trilinear
     resampling). Negative densities count as empty. All views are rendered in one batched ``grid_sample``.
     """
+    return render_views_and_opacity(density, cameras, settings)[0]
+
+
+def render_views_and_opacity(
+    density: Tensor, cameras: Sequence[Camera], settings: RenderSettings = RenderSettings()
+) -> tuple[Tensor, Tensor]:
+    """:func:`render_views` and each view's silhouette (:func:`opacity`), (N, 1, R, R) each, from one resampling."""
     _check_grid(density)
     cameras = _check_cameras(cameras)
     side = max(density.shape)
@@ -265,7 +274,8 @@ def render_views(density: Tensor, cameras: Sequence[Camera], settings: RenderSet
         to_sun = [_matmul(sun_from_world, _matmul(_camera_to_world(camera), _VIEW_FLIP)) for camera in cameras]
         shadow_in_views = _resample(shadow, to_sun, side)
         weights = weights * (1.0 - (1.0 - settings.ambient) * shadow_in_views)
-    return _to_image(weights.sum(dim=1), settings.resolution)
+    silhouettes = -torch.expm1(-views.sum(dim=1) * step)
+    return _to_image(weights.sum(dim=1), settings.resolution), _to_image(silhouettes, settings.resolution)
 
 
 def render(density: Tensor, camera: Camera, settings: RenderSettings = RenderSettings()) -> Tensor:
@@ -275,11 +285,18 @@ def render(density: Tensor, camera: Camera, settings: RenderSettings = RenderSet
 
 def opacity(density: Tensor, camera: Camera, settings: RenderSettings = RenderSettings()) -> Tensor:
     """The silhouette, (R, R) in [0, 1]: ``1 - exp(-k ds sum d)`` along each ray (the light plays no part)."""
+    return opacity_views(density, [camera], settings)[0, 0]
+
+
+def opacity_views(density: Tensor, cameras: Sequence[Camera], settings: RenderSettings = RenderSettings()) -> Tensor:
+    """:func:`opacity` from each camera, (N, 1, R, R), in one batched resampling."""
     _check_grid(density)
+    cameras = _check_cameras(cameras)
     side = max(density.shape)
-    view = _resample(density.clamp(min=0.0).unsqueeze(0), [_view_from_world(camera, density.shape)], side)
-    thickness = view.sum(dim=1) * (settings.absorption / side)
-    return _to_image(-torch.expm1(-thickness), settings.resolution)[0, 0]
+    views = _resample(
+        density.clamp(min=0.0).unsqueeze(0), [_view_from_world(camera, density.shape) for camera in cameras], side
+    )
+    return _to_image(-torch.expm1(-views.sum(dim=1) * (settings.absorption / side)), settings.resolution)
 
 
 # --------------------------------------------------------------------------------------------- cameras

@@ -32,7 +32,7 @@ from ..image.color import luminance_as_rgb
 from ..image.io import resize_long_side
 from ..losses import StyleLoss
 from ..ops import gram_matrix
-from .render import Camera, RenderSettings, opacity, render_views, sample_cameras
+from .render import Camera, RenderSettings, opacity_views, render_views_and_opacity, sample_cameras
 from .transport import advect, stream_function_shape, velocity_from_potential, velocity_from_stream_function
 
 Mode = Literal["incompressible", "compressible", "density"]
@@ -207,16 +207,15 @@ class VolumeStyleTransfer:
 
     def losses(self, density: Tensor, content: Tensor, cameras: Sequence[Camera]) -> dict[str, Tensor]:
         """Style (mean over the views) and content (the silhouettes' mean squared difference) terms, and the total."""
-        views = render_views(density, cameras, self.render_settings)
+        views, silhouettes = render_views_and_opacity(density, cameras, self.render_settings)
         features = self._features(views.expand(-1, 3, -1, -1))
         targets = self.style_loss.targets[0]
         # Mean over the views of each view's Gram-matrix MSE, summed over the layers.
         style = torch.stack(
             [(gram_matrix(features[layer]).float() - targets[layer]).square().mean() for layer in targets]
         ).sum()
-        silhouettes = torch.stack([opacity(density, camera, self.render_settings) for camera in cameras])
         with torch.no_grad():
-            outlines = torch.stack([opacity(content, camera, self.render_settings) for camera in cameras])
+            outlines = opacity_views(content, cameras, self.render_settings)
         content_term = (silhouettes - outlines).square().mean()
         total = self.options.effective_style_weight * style + content_term
         return {"total": total, "style": style, "content": content_term}
