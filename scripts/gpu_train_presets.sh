@@ -4,7 +4,9 @@
 # after `.venv/bin/python scripts/prepare_gpu_run.py` here. Trains for $1 minutes (default 8) under a hard limit and
 # writes the model, its card, the log and the latest previews to $OUT. The machine has torch, numpy, Pillow,
 # safetensors, tqdm and click; painterly runs from src/ without being installed (its other dependencies are imported
-# only where they are used; PYTHON picks the interpreter, default python3). Extra options after the minutes go to `painterly train feedforward` (e.g. --steps).
+# only where they are used; PYTHON picks the interpreter, default python3). The learning rate decays over the budget
+# (the speed there is unknown beforehand); STEPS caps the steps (default 100000). Extra options after the minutes go
+# to `painterly train feedforward` (e.g. --batch, --crop).
 set -euo pipefail
 minutes="${1:-8}"
 shift || true
@@ -21,6 +23,7 @@ preview="$(ls gpu_carry/photos | head -n 1)"
 timeout --signal=INT "$(( minutes * 60 + 90 ))" "${PYTHON:-python3}" -m painterly train feedforward \
   --styles gpu_carry/styles --photos gpu_carry/photos --run "$run" \
   --loss-network gpu_carry/vgg16_fp16.safetensors --device "$device" --budget "${minutes}m" \
+  --steps "${STEPS:-100000}" --decay-over-budget \
   --preview "gpu_carry/photos/$preview" --quiet "$@" 2>&1 | tee "$out/train.log" || status=$?
 # whatever stopped it (budget, steps, the hard limit), the run folder holds the latest model: bring it back
 cp "$run/model.safetensors" "$run/MODEL_CARD.md" "$run/log.json" "$out/"

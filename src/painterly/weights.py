@@ -46,7 +46,6 @@ from typing import Any, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
-import platformdirs
 import safetensors.torch
 import torch
 
@@ -366,6 +365,8 @@ def home_dir() -> Path:
     env = os.environ.get("PAINTERLY_HOME", "").strip()
     if env:
         return Path(env).expanduser()
+    import platformdirs  # here, not at the top: a bare GPU machine for training runs without it
+
     return Path(platformdirs.user_cache_dir("painterly", appauthor=False))
 
 

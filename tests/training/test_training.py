@@ -85,6 +85,19 @@ def test_learning_rate_schedule() -> None:
     assert all(a >= b for a, b in itertools.pairwise(rates))
 
 
+def test_learning_rate_decays_over_the_budget_when_asked() -> None:
+    options = TrainingOptions(
+        steps=100_000, warmup_steps=10, final_learning_rate_ratio=0.1, budget_seconds=60.0, decay_over_budget=True
+    )
+    assert options.learning_rate_at(5, 0.9) == options.learning_rate_at(5, 0.0)  # warm-up counts steps
+    assert options.learning_rate_at(20, 0.5) == pytest.approx(0.55e-3)
+    assert options.learning_rate_at(20, 1.0) == pytest.approx(1e-4)
+    assert options.learning_rate_at(20, 3.0) == pytest.approx(1e-4)
+    assert options.learning_rate_at(100_000, 0.0) == pytest.approx(1e-4)  # the steps still end it
+    without = TrainingOptions(steps=100_000, warmup_steps=10, budget_seconds=60.0)
+    assert without.learning_rate_at(20, 1.0) == pytest.approx(1e-3, rel=1e-6)
+
+
 @pytest.mark.parametrize(
     ("options", "message"),
     [
@@ -92,6 +105,7 @@ def test_learning_rate_schedule() -> None:
         ({"learning_rate": -1.0}, "learning rate"),
         ({"final_learning_rate_ratio": 2.0}, "ratio"),
         ({"budget_seconds": 0.0}, "budget"),
+        ({"decay_over_budget": True}, "needs a time budget"),
         ({"checkpoint_every": 0}, "intervals"),
     ],
 )

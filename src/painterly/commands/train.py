@@ -81,6 +81,11 @@ def training_options(batch: int, learning_rate: float) -> Callable[[Command], Co
         ),
         click.option("--steps", default=4000, show_default=True, type=click.IntRange(min=1)),
         click.option("--budget", default=None, help="Wall-clock limit for this invocation, e.g. 2h or 90m."),
+        click.option(
+            "--decay-over-budget",
+            is_flag=True,
+            help="End the learning-rate decay when the budget runs out, if that comes before --steps.",
+        ),
         click.option("--batch", "batch_size", default=batch, show_default=True, type=click.IntRange(min=1)),
         click.option("--crop", default=128, show_default=True, type=click.IntRange(min=32)),
         click.option("--lr", "learning_rate", default=learning_rate, show_default=True, type=float),
@@ -128,6 +133,7 @@ def loop_options(params: dict[str, Any]) -> TrainingOptions:
         learning_rate=params["learning_rate"],
         seed=params["seed"],
         budget_seconds=budget,
+        decay_over_budget=params["decay_over_budget"],
         checkpoint_every=params["checkpoint_every"],
         preview_every=params["preview_every"],
     )

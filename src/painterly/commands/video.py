@@ -19,8 +19,11 @@ VIDEO_OUTPUT_SUFFIXES = (".mp4", ".mov", ".mkv", ".webm", ".gif")
 
 
 def video_options(function: Command) -> Command:
+    # the flow and temporal modules, not the pipeline: the pipeline reads videos through PyAV, which the other
+    # commands (training on a bare GPU machine) must not need
     from ..video.flow import FLOW_PRESETS
-    from ..video.pipeline import DEFAULT_FLOW_PRESET, DEFAULT_TEMPORAL
+    from ..video.flow import VIDEO_FLOW_PRESET as DEFAULT_FLOW_PRESET
+    from ..video.temporal import DEFAULT_TEMPORAL
 
     options = [
         click.option(

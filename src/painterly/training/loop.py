@@ -69,6 +69,7 @@ class TrainingOptions:
     warmup_steps: int = 50
     seed: int = 0
     budget_seconds: float | None = None
+    decay_over_budget: bool = False
     checkpoint_every: int = 100
     preview_every: int = 250
 
@@ -83,13 +84,19 @@ class TrainingOptions:
             raise ConfigError("warm-up steps must be >= 0, checkpoint and preview intervals >= 1")
         if self.budget_seconds is not None and not self.budget_seconds > 0:
             raise ConfigError(f"the time budget must be positive, got {self.budget_seconds}")
+        if self.decay_over_budget and self.budget_seconds is None:
+            raise ConfigError("decaying the learning rate over the budget needs a time budget")
 
-    def learning_rate_at(self, step: int) -> float:
-        """Linear warm-up, then cosine decay towards ``final_learning_rate_ratio`` of the rate, reached at ``steps``."""
+    def learning_rate_at(self, step: int, budget_spent: float = 0.0) -> float:
+        """Linear warm-up, then cosine decay towards ``final_learning_rate_ratio`` of the rate, reached at ``steps``
+        or, with ``decay_over_budget``, when ``budget_spent`` (the fraction of the time budget used) reaches 1,
+        whichever comes first: a run on unfamiliar hardware finishes its schedule in the time it is given."""
         if step < self.warmup_steps:
             return self.learning_rate * (step + 1) / (self.warmup_steps + 1)
         span = max(self.steps - self.warmup_steps, 1)
         progress = min((step - self.warmup_steps) / span, 1.0)
+        if self.decay_over_budget:
+            progress = max(progress, min(max(budget_spent, 0.0), 1.0))
         floor = self.final_learning_rate_ratio
         return self.learning_rate * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress)))
 
@@ -158,7 +165,10 @@ def train(
             if options.budget_seconds is not None and time.perf_counter() - started >= options.budget_seconds:
                 stopped_by = "budget"
                 break
-            learning_rate = options.learning_rate_at(step)
+            spent = 0.0
+            if options.budget_seconds is not None:
+                spent = (time.perf_counter() - started) / options.budget_seconds
+            learning_rate = options.learning_rate_at(step, spent)
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate * group["scale"]
             terms = objective.losses(step_generator(options.seed, step), options.batch_size)

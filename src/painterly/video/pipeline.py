@@ -38,10 +38,8 @@ from ..errors import ConfigError, OutputError, PainterlyError
 from ..methods.base import Method, PreviousResult, Stylizer
 from .flow import FLOW_PRESETS, VIDEO_FLOW_PRESET, FlowEstimator
 from .io import VideoInfo, VideoReader, VideoWriter
-from .temporal import FrameLinker, blend
+from .temporal import DEFAULT_TEMPORAL, FrameLinker, blend
 
-DEFAULT_TEMPORAL = 0.5
-"""The ``--temporal`` default, chosen by ``benchmarks/video.py`` (flicker against style loss)."""
 DEFAULT_FLOW_PRESET = VIDEO_FLOW_PRESET
 WORK_SUFFIX = ".work"
 STATE_FILE = "state.json"

@@ -17,6 +17,9 @@ import torch
 from ..errors import ConfigError
 from .flow import FlowEstimator, consistency_mask, to_grey, warp_bicubic
 
+DEFAULT_TEMPORAL = 0.5
+"""The ``--temporal`` default, chosen by ``benchmarks/video.py`` (flicker against style loss)."""
+
 Tensor = torch.Tensor
 
 
