@@ -68,5 +68,6 @@ def main() -> None:
 def carried_bytes() -> int:
     return sum(path.stat().st_size for path in CARRY.rglob("*") if path.is_file())
 
+
 if __name__ == "__main__":
     main()
