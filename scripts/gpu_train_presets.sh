@@ -6,7 +6,8 @@
 # safetensors, tqdm and click; painterly runs from src/ without being installed (its other dependencies are imported
 # only where they are used; PYTHON picks the interpreter, default python3). The learning rate decays over the budget
 # (the speed there is unknown beforehand); STEPS caps the steps (default 100000). Extra options after the minutes go
-# to `painterly train feedforward` (e.g. --batch, --crop).
+# to `painterly train feedforward` (e.g. --batch, --crop). gpu_carry/start.safetensors, where prepare_gpu_run put
+# one, is the starting point.
 set -euo pipefail
 minutes="${1:-8}"
 shift || true
@@ -19,11 +20,13 @@ export PYTHONUNBUFFERED=1
 device="${DEVICE:-cuda}"
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader 2>/dev/null | tee "$out/device.txt" || echo "no nvidia-smi" >"$out/device.txt"
 preview="$(ls gpu_carry/photos | head -n 1)"
+start=()
+[ -f gpu_carry/start.safetensors ] && start=(--init-from gpu_carry/start.safetensors)
 # a hard limit a little past the budget: the budget stops training and saves; the limit only catches a hang
 timeout --signal=INT "$(( minutes * 60 + 90 ))" "${PYTHON:-python3}" -m painterly train feedforward \
   --styles gpu_carry/styles --photos gpu_carry/photos --run "$run" \
   --loss-network gpu_carry/vgg16_fp16.safetensors --device "$device" --budget "${minutes}m" \
-  --steps "${STEPS:-100000}" --decay-over-budget \
+  --steps "${STEPS:-100000}" --decay-over-budget "${start[@]}" \
   --preview "gpu_carry/photos/$preview" --quiet "$@" 2>&1 | tee "$out/train.log" || status=$?
 # whatever stopped it (budget, steps, the hard limit), the run folder holds the latest model: bring it back
 cp "$run/model.safetensors" "$run/MODEL_CARD.md" "$run/log.json" "$out/"

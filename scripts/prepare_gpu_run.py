@@ -1,12 +1,13 @@
 """Make ``gpu_carry/``: what a one-shot preset training run on a lent GPU machine needs besides the repository.
 
-    .venv/bin/python scripts/prepare_gpu_run.py
+    .venv/bin/python scripts/prepare_gpu_run.py [START_MODEL]
 
 The device machine has torch, numpy, Pillow, safetensors, tqdm and click but neither painterly's weight cache nor
 ../shared/data, and the working tree that travels there is limited to 64 MiB. So this copies the training photos and
 the paintings, and writes VGG16's convolutions up to conv5_1 (all the loss layers need) in fp16, about 20 MB,
 instead of the 59 MB fp32 cache file. ``scripts/gpu_train_presets.sh`` runs there with ``carry: ["gpu_carry"]``;
-DEVELOPERS.md has the whole procedure.
+DEVELOPERS.md has the whole procedure. With START_MODEL (a presets model file of the same shape and paintings)
+it travels as ``gpu_carry/start.safetensors`` and the GPU run continues from it (``--init-from``).
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ def main() -> None:
         (CARRY / folder).mkdir(parents=True)
         for file in image_files(source):
             shutil.copy2(file, CARRY / folder / file.name)
+    if len(sys.argv) > 1:
+        shutil.copy2(sys.argv[1], CARRY / "start.safetensors")
     state = weights.load_state_dict("vgg16")
     half = {
         f"{conv}.{kind}": state[f"{conv}.{kind}"].half().contiguous()

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from safetensors.torch import load_file
 
 from painterly.cli import main
 from painterly.methods.feedforward import NetworkSpec, style_weights
@@ -211,6 +212,26 @@ def test_train_feedforward_cli_end_to_end(
     assert main([*common, "--steps", "5", "--budget", "soon"]) == 2
     assert "cannot read the duration 'soon'" in capsys.readouterr().err
     assert main([*common[:3], str(tmp_path / "nothing"), *common[4:], "--steps", "5"]) == 3
+
+    # a new run started from the first one's model: equal weights before its first step, its card says so
+    started = tmp_path / "started"
+    again = tiny_feedforward_train_args(styles, photos, started)
+    grown = ["--init-from", str(run / "model.safetensors"), "--lr", "1e-12", "--crop", "48"]
+    assert main([*again, *grown, "--steps", "1", "--budget", "10m", "--decay-over-budget"]) == 0
+    first = load_file(str(run / "model.safetensors"))
+    second = load_file(str(started / "model.safetensors"))
+    assert first.keys() == second.keys()
+    assert all(torch.allclose(first[key].float(), second[key].float(), atol=1e-3) for key in first)
+    card = (started / "MODEL_CARD.md").read_text()
+    assert "Training started from `model.safetensors`" in card and "over the time budget" in card
+    capsys.readouterr()
+    one_style = tmp_path / "one_style"
+    one_style.mkdir()
+    (styles / "style-0.png").rename(one_style / "style-0.png")
+    assert main([*again[:3], str(one_style), *again[4:], "--init-from", str(run / "model.safetensors")]) == 2
+    assert "they must match" in capsys.readouterr().err
+    assert main([*tiny_feedforward_train_args(styles, photos, tmp_path / "r3"), "--decay-over-budget"]) == 2
+    assert "needs a time budget" in capsys.readouterr().err
 
 
 def test_python_api_preset_route(model: Path, photo: Path) -> None:

@@ -248,6 +248,13 @@ def report(result: Any, model_path: Path) -> None:
     type=click.FloatRange(min=0),
     help="With --targets: weight of the perceptual loss on fresh crops (0: learn from the targets alone).",
 )
+@click.option(
+    "--init-from",
+    "initial_model",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Start from this model file (same shape and paintings), e.g. to continue at another crop size; "
+    "ignored when the run resumes.",
+)
 def feedforward(**params: Any) -> int:
     """Train one multi-style network (conditional instance norm) on every painting in --styles.
 
@@ -296,6 +303,7 @@ def feedforward(**params: Any) -> int:
         encoder_weights=read_loss_network(params["loss_network"]) if params["loss_network"] else None,
         targets=params["targets"],
         distillation=distillation,
+        initial_model=params["initial_model"],
     )
 
 

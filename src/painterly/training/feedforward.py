@@ -24,7 +24,7 @@ from ..encoders.vgg import VGGEncoder
 from ..errors import ConfigError, OutputError
 from ..image.io import load_image, resize_long_side
 from ..methods.feedforward import NetworkSpec, StyleNetwork, parameter_count
-from ..methods.model_files import save_style_network
+from ..methods.model_files import load_style_network, save_style_network
 from ..ops import gram_matrix, total_variation
 from .data import BatchPrefetcher, CropSampler, load_folder, load_preview
 from .loop import TrainingOptions, TrainingProgress, TrainingResult, build_seeded, train_and_save
@@ -285,6 +285,7 @@ def train_feedforward(
     encoder_weights: Mapping[str, Tensor] | None = None,
     targets: Path | None = None,
     distillation: DistillationWeights | None = None,
+    initial_model: Path | None = None,
 ) -> tuple[TrainingResult, Path]:
     """Train a network on ``style_files`` over the photos of ``photo_folder``; the model lands in ``run_dir``.
 
@@ -294,6 +295,9 @@ def train_feedforward(
 
     With ``targets`` (a folder made by :func:`~painterly.training.distillation.make_targets`) the network is also
     pulled towards the optimisation's results on those photos (``distillation`` weighs the terms).
+
+    ``initial_model`` (a model file of the same shape and styles, in the same order) is the starting point of a new
+    run, e.g. to continue a network at another crop size; a resumed run ignores it.
 
     The network is written as ``model.safetensors`` (fp16) with its training record when the run stops (steps
     reached, budget spent or interrupted), so every stop leaves a usable model.
@@ -316,7 +320,16 @@ def train_feedforward(
     extra_layers = list(distillation.feature_layers) if distillation is not None else []
     layers = list(dict.fromkeys([*weights.content_layers, *weights.style_layers, *extra_layers]))
     encoder = vgg16(layers=layers, weights=encoder_weights or "imagenet").to(torch_device)
-    network = build_network(spec, options.seed).to(torch_device)
+    network = build_network(spec, options.seed)
+    if initial_model is not None:
+        start, start_names, _ = load_style_network(initial_model)
+        if start.spec != network.spec or start_names != names:
+            raise ConfigError(
+                f"{initial_model} has the shape {start.spec.as_dict()} and styles {', '.join(start_names)}; "
+                f"this run {network.spec.as_dict()} and {', '.join(names)}: they must match"
+            )
+        network.load_state_dict(start.state_dict())
+    network = network.to(torch_device)
     preview = load_preview(preview_photo, photo_folder)
     perceptual = FeedForwardObjective(
         network, encoder, photos, styles, weights=weights, preview_photo=preview, dtype=dtype
@@ -333,6 +346,8 @@ def train_feedforward(
             "losses": weights.as_dict(),
             "precision": str(dtype).removeprefix("torch."),
         }
+        if initial_model is not None:
+            info["initialised_from"] = initial_model.name
         if pairs is not None and distillation is not None:
             info["distillation"] = {**pairs.describe(), "weights": distillation.as_dict()}
         model_path = save_style_network(network.cpu(), names, run_dir / MODEL_NAME, info=info)

@@ -32,7 +32,9 @@ def _run_lines(info: Mapping[str, Any], optimiser_extra: str = "") -> list[str]:
     losses = info.get("final_losses", {})
     return [
         f"- Optimiser: Adam, learning rate {options.get('learning_rate')} with {options.get('warmup_steps')} warm-up "
-        f"steps and cosine decay to {options.get('final_learning_rate_ratio')}x;{optimiser_extra} batch "
+        f"steps and cosine decay to {options.get('final_learning_rate_ratio')}x"
+        + (" over the time budget" if options.get("decay_over_budget") else "")
+        + f";{optimiser_extra} batch "
         f"{options.get('batch_size')}; seed {options.get('seed')}.",
         f"- Trained {info.get('steps')} of {info.get('planned_steps')} planned steps in "
         f"{float(info.get('seconds', 0)) / 60:.0f} minutes on {info.get('device', 'an unrecorded device')} "
@@ -74,6 +76,7 @@ def render_model_card(names: Sequence[str], spec: Mapping[str, int], parameters:
             else "."
         ),
         *_distillation_lines(info.get("distillation")),
+        *([f"- Training started from `{info['initialised_from']}`."] if info.get("initialised_from") else []),
         *_run_lines(info, f" norm parameters at {settings.get('norm_learning_rate_scale', 1)}x;"),
         "",
         "## Limits",
