@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -91,3 +96,80 @@ def test_bad_input(
     error = capsys.readouterr().err
     assert len(error.strip().splitlines()) == 1 and message in error, error
     assert not (tmp_path / "out.npz").exists()
+
+
+def test_an_interrupted_grid_resumes_from_its_checkpoint(
+    painting: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from painterly.volume.stylize import VolumeStyleTransfer
+
+    grid = tmp_path / "grid.npy"
+    np.save(grid, blob(32))
+    steps = ["--iterations", "6,5", "--views", "1", "--render-size", "32", "--style-size", "32", "-q"]
+    steps += ["--precision", "fp32"]
+    whole = tmp_path / "whole.npz"
+    assert main(["volume", str(grid), "--style", str(painting), "-o", str(whole), *steps]) == 0
+
+    evaluate = VolumeStyleTransfer.losses
+    calls: list[int] = []
+
+    def ctrl_c_at_the_ninth(self: VolumeStyleTransfer, *args: object) -> dict[str, torch.Tensor]:
+        calls.append(1)
+        if len(calls) == 9:
+            raise KeyboardInterrupt
+        return evaluate(self, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(VolumeStyleTransfer, "losses", ctrl_c_at_the_ninth)
+    output = tmp_path / "stopped.npz"
+    arguments = ["volume", str(grid), "--style", str(painting), "-o", str(output), *steps]
+    capsys.readouterr()
+    assert main(arguments) == 130
+    checkpoint = tmp_path / "stopped.npz.checkpoint.pt"
+    assert f"wrote {output} as far as it got; --resume continues from {checkpoint}" in capsys.readouterr().err
+    assert output.is_file() and checkpoint.is_file()
+    assert json.loads((tmp_path / "stopped.npz.run.json").read_text())["interrupted"]
+    monkeypatch.setattr(VolumeStyleTransfer, "losses", evaluate)
+
+    assert main(arguments) == 4  # neither --resume nor --overwrite: the kept result stays
+    assert "already exists" in capsys.readouterr().err
+    assert main([*arguments, "--resume", "--strength", "0.7"]) == 2  # other options: not this checkpoint
+    error = capsys.readouterr().err
+    assert len(error.strip().splitlines()) == 1 and "made from another input, other options" in error
+    assert main([*arguments, "--resume"]) == 0
+    assert "1 resumed" in capsys.readouterr().out
+    assert not checkpoint.exists()
+    assert torch.equal(load_density(output), load_density(whole))
+
+
+def test_ctrl_c_in_a_real_process_keeps_the_grid_and_a_checkpoint(painting: Path, tmp_path: Path) -> None:
+    """SIGINT to `painterly volume` in its own process (a tiny VGG patched in by the launcher)."""
+    grid, output = tmp_path / "grid.npy", tmp_path / "long.npz"
+    np.save(grid, blob(16))
+    launcher = (
+        "import sys; import painterly.volume.stylize as s; from painterly.config import DEFAULT_STYLE_LAYERS; "
+        "from tests.conftest import make_tiny_encoder; "
+        "s.vgg16 = lambda layers: make_tiny_encoder(list(DEFAULT_STYLE_LAYERS)); "
+        "from painterly.cli import main; sys.exit(main(sys.argv[1:]))"
+    )
+    arguments = ["volume", str(grid), "--style", str(painting), "-o", str(output), "--iterations", "100000"]
+    arguments += ["--views", "1", "--render-size", "32", "--style-size", "32", "--precision", "fp32"]
+    process = subprocess.Popen(
+        [sys.executable, "-c", launcher, *arguments],
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
+        env=os.environ | {"OMP_NUM_THREADS": "1"},
+    )
+    assert process.stderr is not None
+    deadline = time.monotonic() + 60
+    seen = ""
+    while "total=" not in seen:  # the bar shows the losses: the optimisation is under way
+        seen += process.stderr.read(1)
+        assert time.monotonic() < deadline and process.poll() is None, seen
+    process.send_signal(signal.SIGINT)
+    rest = process.stderr.read()
+    assert process.wait(timeout=60) == 130, rest
+    assert "--resume continues from" in rest
+    assert load_density(output).shape == (16, 16, 16)
+    assert (tmp_path / "long.npz.checkpoint.pt").is_file()
+    assert json.loads((tmp_path / "long.npz.run.json").read_text())["interrupted"]

@@ -9,11 +9,13 @@ from painterly.config import DEFAULT_STYLE_LAYERS
 from painterly.errors import ConfigError
 from painterly.volume.render import Camera
 from painterly.volume.stylize import (
+    VolumeCheckpoint,
     VolumeOptions,
     VolumeProgress,
     VolumeStyleTransfer,
     level_shapes,
     refine_parameters,
+    smoke_region,
 )
 from painterly.volume.transport import velocity_from_stream_function
 from tests.conftest import gradient_image, make_tiny_encoder
@@ -45,6 +47,39 @@ def test_every_mode_lowers_the_style_loss(mode: str) -> None:
     assert result.density.shape == density.shape and (result.density >= 0).all()
     if mode != "density":  # transport conserves the mass
         assert result.density.sum().item() == pytest.approx(density.sum().item(), rel=1e-4)
+
+
+def test_whole_view_statistics_lower_the_style_loss_too() -> None:
+    seen: list[VolumeProgress] = []
+    transfer(style_region="view", iterations=(25,)).run(blob(), progress=seen.append)
+    assert sum(p.losses["style"] for p in seen[-5:]) < 0.9 * sum(p.losses["style"] for p in seen[:5])
+
+
+def test_the_smoke_region_covers_the_silhouette_grown_a_little() -> None:
+    outlines = torch.zeros(2, 1, 32, 32)
+    outlines[0, 0, 16, 16] = 0.5  # one opaque pixel
+    outlines[0, 0, 4, 4] = 0.01  # a faint one counts a fifth
+    region = smoke_region(outlines)
+    assert region.shape == outlines.shape and region.min() >= 0 and region.max() <= 1
+    assert region[0, 0, 16, 16] == 1.0 and region[0, 0, 16, 18] > 0.5 and region[0, 0, 16, 19] > 0
+    assert region[0, 0, 16, 21] == 0 and region[0, 0, 28, 28] == 0 and region[1].max() == 0
+    assert 0 < region[0, 0, 4, 4] <= 0.2 + 1e-6
+
+
+def test_the_smoke_statistics_ignore_the_background() -> None:
+    """Only the smoke's region counts: the style loss of a blob stays the same when far-away pixels of the view
+    change, and it differs from the whole view's."""
+    smoke, view = transfer(), transfer(style_region="view")
+    cameras = [Camera(0.0, 0.0)]
+    assert smoke.losses(blob(), blob(), cameras)["style"] != view.losses(blob(), blob(), cameras)["style"]
+    images = torch.rand(1, 1, 32, 32)
+    region = torch.zeros(1, 1, 32, 32)
+    region[..., 8:24, 8:24] = 1.0
+    changed = images.clone()
+    changed[..., :2, :] = 1.0 - changed[..., :2, :]
+    gram = lambda image: smoke.masked_grams(image, region)  # noqa: E731
+    unchanged = [torch.allclose(a, b, atol=1e-6) for a, b in zip(gram(images), gram(changed), strict=True)]
+    assert unchanged[0]  # relu1_1 sees three pixels around each: rows 0-1 are far from the region
 
 
 def test_the_incompressible_velocity_is_divergence_free() -> None:
@@ -89,6 +124,32 @@ def test_an_interrupted_run_keeps_the_latest_density() -> None:
     assert kept.interrupted and len(kept.history) == 4 and not torch.equal(kept.density, blob())
 
 
+def test_a_run_resumed_from_its_checkpoint_ends_as_an_uninterrupted_one() -> None:
+    whole = transfer(iterations=(6, 5)).run(blob(32))
+    volume = transfer(iterations=(6, 5))
+    saved: list[VolumeCheckpoint] = []
+
+    def stop(progress: VolumeProgress) -> None:
+        if progress.total_step == 8:  # level 2, step 2
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        volume.run(blob(32), progress=stop, on_checkpoint=saved.append, checkpoint_every=4)
+    assert [(state.level, state.step) for state in saved] == [(0, 4), (0, 6)]  # every 4 steps and each level's end
+    latest = volume.checkpoint
+    assert latest is not None and (latest.level, latest.step) == (1, 2) and len(latest.history) == 8
+    seen: list[VolumeProgress] = []
+    resumed = transfer(iterations=(6, 5)).run(blob(32), resume=latest, progress=seen.append)
+    assert [p.total_step for p in seen] == [9, 10, 11]
+    assert torch.equal(resumed.parameters, whole.parameters) and torch.equal(resumed.density, whole.density)
+    assert resumed.history == whole.history
+    # from a level's end, the next level starts afresh
+    again = transfer(iterations=(6, 5)).run(blob(32), resume=saved[1])
+    assert torch.equal(again.parameters, whole.parameters)
+    with pytest.raises(ConfigError, match="does not fit"):
+        transfer(iterations=(6,)).run(blob(32), resume=latest)
+
+
 def test_view_losses_per_camera() -> None:
     volume = transfer()
     losses = volume.view_losses(blob(), blob(), [Camera(0.0, 0.0), Camera(90.0, 30.0)])
@@ -102,6 +163,7 @@ def test_view_losses_per_camera() -> None:
         ({"mode": "fluid"}, "mode must be one of"),
         ({"iterations": ()}, "iterations"),
         ({"views": 0}, "views"),
+        ({"style_region": "sky"}, "style region"),
         ({"render_size": 8}, "at least 32"),
         ({"learning_rate": 0.0}, "learning rate"),
         ({"elevation_range": (20.0, -20.0)}, "elevation range"),

@@ -49,6 +49,13 @@ def _numbers(text: str | None, name: str, kind: type) -> tuple[Any, ...] | None:
 @click.option("--iterations", default="80,60", show_default=True, help="Steps per level, coarse to fine.")
 @click.option("--frame-iterations", type=click.IntRange(min=0), default=30, show_default=True, help="Sequences.")
 @click.option("--views", type=click.IntRange(min=1), default=3, show_default=True, help="Cameras per step.")
+@click.option(
+    "--style-region",
+    type=click.Choice(["smoke", "view"]),
+    default="smoke",
+    show_default=True,
+    help="Take each view's style statistics inside the smoke's silhouette, or over the whole view.",
+)
 @click.option("--render-size", type=click.IntRange(min=32), default=128, show_default=True)
 @click.option("--style-size", type=click.IntRange(min=32), default=256, show_default=True)
 @click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True), default=0.05, show_default=True)
@@ -60,7 +67,12 @@ def _numbers(text: str | None, name: str, kind: type) -> tuple[Any, ...] | None:
     type=click.IntRange(min=64),
     help="Refuse larger grids [what the free memory holds: about 6.5 KB per voxel, measured at 128³].",
 )
-@click.option("--resume", is_flag=True, help="A sequence: skip the frames an interrupted run finished.")
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Continue an interrupted run from its checkpoint (OUT.checkpoint.pt, written every 10 steps and on "
+    "Ctrl-C); a sequence also skips the frames it finished.",
+)
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 def volume(density: Path | None, styles: tuple[Path, ...], output: Path, **params: Any) -> int:
@@ -86,6 +98,7 @@ def volume(density: Path | None, styles: tuple[Path, ...], output: Path, **param
         mode=params["mode"],
         iterations=_numbers(params["iterations"], "--iterations", int) or (),
         views=params["views"],
+        style_region=params["style_region"],
         render_size=params["render_size"],
         style_size=params["style_size"],
         learning_rate=params["learning_rate"],
@@ -116,7 +129,8 @@ def volume(density: Path | None, styles: tuple[Path, ...], output: Path, **param
         kept = interrupted_summary(error)
         if kept is not None:
             _write_record(job, options, kept, styles)
-            click.echo(f"painterly: interrupted: wrote {kept.outputs[-1]} as far as it got", err=True)
+            again = f"; --resume continues from {kept.checkpoint}" if kept.checkpoint else ""
+            click.echo(f"painterly: interrupted: wrote {kept.outputs[-1]} as far as it got{again}", err=True)
         raise
     bar.close()
     _write_record(job, options, summary, styles)

@@ -5,6 +5,10 @@ The CLI (``painterly volume``) is a thin caller: progress goes through the callb
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import io
+import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -15,10 +19,11 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from ..atomic import write_atomically
 from ..errors import ConfigError, OutputError
 from .grid import DEFAULT_MAX_VOXELS, GRID_SUFFIXES, list_frames, load_density, save_density
 from .render import RenderSettings, render_views, turntable_cameras
-from .stylize import VolumeOptions, VolumeProgressCallback, VolumeResult, VolumeStyleTransfer
+from .stylize import VolumeCheckpoint, VolumeOptions, VolumeProgressCallback, VolumeResult, VolumeStyleTransfer
 
 DEFAULT_FRAME_ITERATIONS = 30
 """Steps for the frames of a sequence after the first (they start from the previous frame's velocity)."""
@@ -50,6 +55,8 @@ class VolumeSummary:
     mass_change: float = 0.0
     """Largest relative change of a frame's total density (transport conserves it to rounding)."""
     interrupted: bool = False
+    checkpoint: Path | None = None
+    """After an interrupt: the state ``--resume`` continues from."""
 
 
 def is_sequence(job: VolumeJob) -> bool:
@@ -68,7 +75,7 @@ def check_job(job: VolumeJob) -> None:
             raise OutputError(f"cannot write {job.output}: it needs one of the suffixes .npy, .npz")
         if job.source is not None and job.output.resolve() == job.source.resolve():
             raise OutputError(f"cannot write {job.output}: it is the input; choose another output")
-        if job.output.exists() and not job.overwrite:
+        if job.output.exists() and not (job.overwrite or (job.resume and checkpoint_path(job.output).is_file())):
             raise OutputError(f"cannot write {job.output}: the file already exists; pass --overwrite to replace it")
     if job.turntable is not None and job.turntable.suffix.lower() not in TURNTABLE_SUFFIXES:
         raise OutputError(f"cannot write {job.turntable}: it needs one of the suffixes {', '.join(TURNTABLE_SUFFIXES)}")
@@ -76,6 +83,42 @@ def check_job(job: VolumeJob) -> None:
         raise OutputError(f"cannot write {job.turntable}: the file already exists; pass --overwrite to replace it")
     if job.frame_iterations < 0:
         raise ConfigError(f"frame iterations must be at least 0, got {job.frame_iterations}")
+
+
+def checkpoint_path(output: Path) -> Path:
+    """Where the run that writes ``output`` keeps its latest state until it finishes."""
+    return output.with_name(output.name + ".checkpoint.pt")
+
+
+def fingerprint(density: Tensor, options: VolumeOptions, start: Tensor | None) -> str:
+    """What a checkpoint must have been made from to be resumed: the input grid, the options, the starting state."""
+    digest = hashlib.sha256(density.detach().contiguous().numpy().tobytes())
+    digest.update(json.dumps(asdict(options), sort_keys=True, default=str).encode())
+    if start is not None:
+        digest.update(start.detach().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def save_checkpoint(path: Path, state: VolumeCheckpoint, identity: str) -> None:
+    buffer = io.BytesIO()
+    torch.save({"fingerprint": identity, **state.as_dict()}, buffer)
+    write_atomically(path, lambda handle: handle.write(buffer.getvalue()), durable=False)
+
+
+def load_checkpoint(path: Path, identity: str) -> VolumeCheckpoint:
+    try:
+        data = torch.load(path, weights_only=True)
+    except Exception as error:  # a damaged file, from whatever cause: one line, and the way out
+        raise ConfigError(f"cannot resume from {path}: {error}; delete it to start over") from error
+    if not isinstance(data, dict) or data.pop("fingerprint", None) != identity:
+        raise ConfigError(
+            f"cannot resume from {path}: it was made from another input, other options or another start; "
+            "delete it or run without --resume"
+        )
+    try:
+        return VolumeCheckpoint.from_dict(data)
+    except TypeError as error:
+        raise ConfigError(f"cannot resume from {path}: {error}; delete it to start over") from error
 
 
 def frames_of(job: VolumeJob) -> list[tuple[str, Path | None]]:
@@ -120,9 +163,23 @@ def stylize_files(
             continue
         density = demo_density(job.demo_size) if path is None else load_density(path, max_voxels=job.max_voxels)
         iterations = None if previous is None else (job.frame_iterations,)
+        checkpoint = checkpoint_path(output if work is None else work / f"{name}.npz")
+        identity = fingerprint(density, options, previous)
+        resume = load_checkpoint(checkpoint, identity) if job.resume and checkpoint.is_file() else None
+        summary.resumed += resume is not None
         try:
-            result = transfer.run(density, start=previous, iterations=iterations, progress=progress)
+            result = transfer.run(
+                density,
+                start=previous,
+                iterations=iterations,
+                progress=progress,
+                resume=resume,
+                on_checkpoint=functools.partial(save_checkpoint, checkpoint, identity=identity),
+            )
         except KeyboardInterrupt as error:
+            if transfer.checkpoint is not None:
+                save_checkpoint(checkpoint, transfer.checkpoint, identity)
+                summary.checkpoint = checkpoint
             kept = transfer.finish_interrupted(density)
             save_density(output, kept.density)
             summary.outputs.append(output)
@@ -134,6 +191,7 @@ def stylize_files(
         if parameters_file is not None:
             parameters_file.parent.mkdir(parents=True, exist_ok=True)
             torch.save(result.parameters, parameters_file)
+        checkpoint.unlink(missing_ok=True)
         previous = result.parameters
         summary.outputs.append(output)
         summary.results.append(result)

@@ -14,11 +14,12 @@ flicker.
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Literal
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -31,7 +32,7 @@ from ..errors import ConfigError, TrainingError
 from ..image.color import luminance_as_rgb
 from ..image.io import resize_long_side
 from ..losses import StyleLoss
-from ..ops import gram_matrix
+from ..ops import gram_matrix, resize_mask
 from .render import Camera, RenderSettings, opacity_views, render_views_and_opacity, sample_cameras
 from .transport import advect, stream_function_shape, velocity_from_potential, velocity_from_stream_function
 
@@ -40,6 +41,12 @@ MODES: tuple[Mode, ...] = ("incompressible", "compressible", "density")
 BASE_STYLE_WEIGHT = 20.0
 """Style weight at strength 0.5 against a content (silhouette) weight of 1; strength moves it over four decades."""
 STRENGTH_DECADES = 4.0
+SMOKE_MASK_OPACITY = 0.05
+"""Opacity at which a pixel of the input's silhouette counts fully as smoke for the style statistics."""
+SMOKE_MASK_GROWTH = 5
+"""Pixels (of the view) the smoke region is grown by, so that the style may move the smoke a little outwards."""
+StyleRegion = Literal["smoke", "view"]
+STYLE_REGIONS: tuple[StyleRegion, ...] = ("smoke", "view")
 MIN_LEVEL_SIDE = 16
 """Coarser levels than this teach the velocity nothing the renderer can show."""
 
@@ -68,6 +75,9 @@ class VolumeOptions:
     """Long side of the style image: larger means finer style features on the smoke."""
     learning_rate: float = 0.05
     """Adam's step on the stream function / potential (voxel units of the level) or on the density."""
+    style_region: StyleRegion = "smoke"
+    """Where each view's style statistics are taken: inside the input's silhouette (``smoke``, the guided Gram
+    matrix), or over the whole view, background included (``view``)."""
     absorption: float = 4.0
     light: tuple[float, float, float] | None = (0.5, 1.0, 0.3)
     seed: int = 0
@@ -82,6 +92,8 @@ class VolumeOptions:
             raise ConfigError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
         if not self.iterations or any(steps < 0 for steps in self.iterations):
             raise ConfigError(f"iterations must be one or more counts of at least 0, got {list(self.iterations)}")
+        if self.style_region not in STYLE_REGIONS:
+            raise ConfigError(f"style region must be one of {', '.join(STYLE_REGIONS)}, got {self.style_region!r}")
         if self.views < 1:
             raise ConfigError(f"views must be at least 1, got {self.views}")
         if self.render_size < 32 or self.style_size < 32:
@@ -131,6 +143,27 @@ class VolumeResult:
     interrupted: bool = False
 
 
+@dataclass
+class VolumeCheckpoint:
+    """Where a run stands after a step: enough to continue it exactly (same cameras, same Adam state)."""
+
+    level: int
+    step: int
+    """Steps done on ``level``."""
+    parameters: Tensor
+    optimizer: dict[str, Any]
+    generator: Tensor
+    history: list[dict[str, float]]
+    seconds: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> VolumeCheckpoint:
+        return cls(**data)
+
+
 def level_shapes(shape: tuple[int, int, int], levels: int) -> list[tuple[int, int, int]]:
     """Grid shapes coarse to fine: each level halves the one above (rounded up), never below 16 voxels a side."""
     shapes = [shape]
@@ -171,6 +204,17 @@ def resample_density_change(change: Tensor, shape: tuple[int, int, int]) -> Tens
     return F.interpolate(change[None, None], size=shape, mode="trilinear", align_corners=False)[0, 0]
 
 
+def smoke_region(outlines: Tensor) -> Tensor:
+    """(V, 1, H, W) weights in [0, 1]: where the input's silhouettes show smoke, grown by a few pixels."""
+    region = (outlines / SMOKE_MASK_OPACITY).clamp(0.0, 1.0)
+    grown = F.max_pool2d(region, SMOKE_MASK_GROWTH, stride=1, padding=SMOKE_MASK_GROWTH // 2)
+    return F.avg_pool2d(grown, 3, stride=1, padding=1, count_include_pad=False)
+
+
+def _at(region: Tensor | None, features: Tensor) -> Tensor | None:
+    return None if region is None else resize_mask(region, (features.shape[-2], features.shape[-1]))
+
+
 class VolumeStyleTransfer:
     """The style targets are computed once; :meth:`run` stylises one density grid (a frame)."""
 
@@ -205,17 +249,26 @@ class VolumeStyleTransfer:
         )
         return advect(content, velocity, dt=1.0)
 
+    def masked_grams(self, views: Tensor, region: Tensor | None) -> list[Tensor]:
+        """Gram matrices (fp32) of grey ``views`` (V, 1, H, W) at the style layers, in the targets' order, weighted by
+        ``region`` (V, 1, H, W) where given."""
+        features = self._features(views.expand(-1, 3, -1, -1))
+        return [
+            gram_matrix(features[layer], _at(region, features[layer])).float() for layer in self.style_loss.targets[0]
+        ]
+
     def losses(self, density: Tensor, content: Tensor, cameras: Sequence[Camera]) -> dict[str, Tensor]:
         """Style (mean over the views) and content (the silhouettes' mean squared difference) terms, and the total."""
         views, silhouettes = render_views_and_opacity(density, cameras, self.render_settings)
-        features = self._features(views.expand(-1, 3, -1, -1))
-        targets = self.style_loss.targets[0]
-        # Mean over the views of each view's Gram-matrix MSE, summed over the layers.
-        style = torch.stack(
-            [(gram_matrix(features[layer]).float() - targets[layer]).square().mean() for layer in targets]
-        ).sum()
         with torch.no_grad():
             outlines = opacity_views(content, cameras, self.render_settings)
+            region = smoke_region(outlines) if self.options.style_region == "smoke" else None
+        targets = self.style_loss.targets[0]
+        # Mean over the views of each view's Gram-matrix MSE, summed over the layers.
+        grams = self.masked_grams(views, region)
+        style = torch.stack(
+            [(gram - targets[layer]).square().mean() for gram, layer in zip(grams, targets, strict=True)]
+        ).sum()
         content_term = (silhouettes - outlines).square().mean()
         total = self.options.effective_style_weight * style + content_term
         return {"total": total, "style": style, "content": content_term}
@@ -228,32 +281,56 @@ class VolumeStyleTransfer:
         iterations: Sequence[int] | None = None,
         progress: VolumeProgressCallback | None = None,
         on_level: Callable[[int, Tensor], None] | None = None,
+        resume: VolumeCheckpoint | None = None,
+        on_checkpoint: Callable[[VolumeCheckpoint], None] | None = None,
+        checkpoint_every: int = 10,
     ) -> VolumeResult:
         """Stylise ``density`` (D, H, W). ``start``: finest-level parameters to begin from (a previous frame's),
         which skips the coarse levels; ``iterations`` overrides the options' steps per level. After an exception
-        (Ctrl-C) :attr:`latest` holds the best result so far."""
+        (Ctrl-C) :attr:`latest` holds the best result so far and :attr:`checkpoint` the state after the last step.
+
+        ``on_checkpoint`` receives that state every ``checkpoint_every`` steps and at the end of each level;
+        ``resume`` (such a state, from a run with the same input, options and ``start``) continues exactly where it
+        was taken."""
         options = self.options
         schedule = list(iterations if iterations is not None else options.iterations)
         shapes = level_shapes((density.shape[0], density.shape[1], density.shape[2]), len(schedule))
         schedule = schedule[-len(shapes) :]
         if start is not None:
             shapes, schedule = shapes[-1:], schedule[-1:]
+        if resume is not None and not (
+            0 <= resume.level < len(shapes)
+            and 0 <= resume.step <= schedule[resume.level]
+            and tuple(resume.parameters.shape) == parameter_shape(options.mode, shapes[resume.level])
+        ):
+            raise ConfigError("the checkpoint does not fit this run's grid and schedule")
         generator = torch.Generator().manual_seed(options.seed)
-        started = time.perf_counter()
-        history: list[dict[str, float]] = []
-        total_steps, done = sum(schedule), 0
+        started = time.perf_counter() - (resume.seconds if resume is not None else 0.0)
+        history: list[dict[str, float]] = list(resume.history) if resume is not None else []
+        total_steps = sum(schedule)
+        done = sum(schedule[: resume.level]) + resume.step if resume is not None else 0
         parameters = (
             start.detach().clone() if start is not None else torch.zeros(parameter_shape(options.mode, shapes[0]))
         )
+        first_level = 0
+        if resume is not None:
+            parameters, first_level = resume.parameters.detach().clone(), resume.level
+            generator.set_state(resume.generator)
         self.latest = VolumeResult(density=density.clone(), parameters=parameters.clone(), losses={})
-        best: dict[str, float] = {}
-        for level, (shape, steps) in enumerate(zip(shapes, schedule, strict=True)):
+        self.checkpoint: VolumeCheckpoint | None = resume
+        best = {key: value for key, value in (history[-1] if history else {}).items() if key not in ("level", "step")}
+        for level in range(first_level, len(shapes)):
+            shape, steps = shapes[level], schedule[level]
             if tuple(parameters.shape[-3:]) != tuple(parameter_shape(options.mode, shape)[-3:]):
                 parameters = refine_parameters(options.mode, parameters, shape)
             content = resample_density(density, shape)
             parameters = parameters.detach().requires_grad_(True)
             optimizer = torch.optim.Adam([parameters], lr=options.learning_rate)
-            for step in range(1, steps + 1):
+            first_step = 1
+            if resume is not None and level == resume.level:
+                optimizer.load_state_dict(resume.optimizer)
+                first_step = resume.step + 1
+            for step in range(first_step, steps + 1):
                 cameras = sample_cameras(options.views, elevation_range=options.elevation_range, generator=generator)
                 optimizer.zero_grad(set_to_none=True)
                 terms = self.losses(self.moved(content, parameters), content, cameras)
@@ -265,6 +342,17 @@ class VolumeStyleTransfer:
                 done += 1
                 history.append({"level": float(level), "step": float(step), **values})
                 best = values
+                self.checkpoint = VolumeCheckpoint(
+                    level,
+                    step,
+                    parameters.detach().clone(),
+                    copy.deepcopy(optimizer.state_dict()),
+                    generator.get_state(),
+                    list(history),
+                    time.perf_counter() - started,
+                )
+                if on_checkpoint is not None and (step % checkpoint_every == 0 or step == steps):
+                    on_checkpoint(self.checkpoint)
                 if progress is not None:
                     progress(
                         VolumeProgress(
