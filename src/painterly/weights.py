@@ -254,7 +254,7 @@ SHIPPED: dict[str, ShippedEntry] = {
             "the quality network for stills (--network quality, the default)"
         ),
         license=_OWN_LICENSE,
-        sha256="52adb604c33bce3bcf2a9f46430ac0a756c4dabd4203b7a7a0ebfa2a031506fb",
+        sha256="21d68ddaf43f2e6adfd20a49a680e7d64dfb58eadd546a6e4129526010690b7a",
         override="PAINTERLY_PRESETS",
     ),
     "presets_fast": ShippedEntry(
