@@ -206,7 +206,7 @@ def main() -> None:
     if not BUNNY.is_file():
         sys.exit(f"needs {BUNNY} (../shared/data)")
     from painterly.devices import cpu_supports_bf16
-    from painterly.video.pipeline import DEFAULT_TEMPORAL
+    from painterly.video.temporal import DEFAULT_TEMPORAL
 
     args.workdir.mkdir(parents=True, exist_ok=True)
     synthetic = make_synthetic(args.workdir / "synthetic_854x480.mp4")
@@ -263,7 +263,7 @@ def flicker_rows(args: argparse.Namespace) -> None:
 
 
 def gatys_rows_for(args: argparse.Namespace, synthetic: Path) -> None:
-    from painterly.video.pipeline import DEFAULT_TEMPORAL
+    from painterly.video.temporal import DEFAULT_TEMPORAL
 
     gatys_frames = args.gatys_frames
     print(f"\n   Gatys, synthetic 854x480, first {gatys_frames} frames (scored on frames 2..{gatys_frames})")

@@ -73,7 +73,7 @@ def main() -> None:
     if not BUNNY.is_file():
         sys.exit(f"needs {BUNNY}")
     from painterly.video.io import open_video
-    from painterly.video.pipeline import DEFAULT_TEMPORAL
+    from painterly.video.temporal import DEFAULT_TEMPORAL
 
     count = WARM_UP + FRAMES_SHOWN
     with open_video(BUNNY, start=args.start, duration=count / 24.0) as reader:

@@ -82,6 +82,20 @@ def test_the_smoke_statistics_ignore_the_background() -> None:
     assert unchanged[0]  # relu1_1 sees three pixels around each: rows 0-1 are far from the region
 
 
+def test_the_automatic_exposure_brings_the_smoke_to_the_styles_brightness() -> None:
+    from painterly.volume.render import render_views_and_opacity, turntable_cameras
+
+    volume = transfer()
+    faint = blob() * 0.05
+    gain = volume.exposure_for(faint)
+    assert volume.exposure_for(blob()) == gain  # fixed by the first grid: a sequence keeps it
+    views, outlines = render_views_and_opacity(faint, turntable_cameras(6, 0.0), volume.render_settings)
+    region = smoke_region(outlines)
+    exposed = float((views * gain * region).sum() / region.sum())
+    assert 1.0 < gain <= 8.0 and exposed == pytest.approx(min(volume.style_brightness, 8 * exposed / gain), rel=1e-4)
+    assert transfer(exposure=1.5).exposure_for(faint) == 1.5
+
+
 def test_the_incompressible_velocity_is_divergence_free() -> None:
     result = transfer(iterations=(5,)).run(blob())
     velocity = velocity_from_stream_function(result.parameters)
@@ -164,6 +178,7 @@ def test_view_losses_per_camera() -> None:
         ({"iterations": ()}, "iterations"),
         ({"views": 0}, "views"),
         ({"style_region": "sky"}, "style region"),
+        ({"exposure": 0.0}, "exposure"),
         ({"render_size": 8}, "at least 32"),
         ({"learning_rate": 0.0}, "learning rate"),
         ({"elevation_range": (20.0, -20.0)}, "elevation range"),

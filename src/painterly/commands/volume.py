@@ -59,6 +59,11 @@ def _numbers(text: str | None, name: str, kind: type) -> tuple[Any, ...] | None:
 @click.option("--render-size", type=click.IntRange(min=32), default=128, show_default=True)
 @click.option("--style-size", type=click.IntRange(min=32), default=256, show_default=True)
 @click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True), default=0.05, show_default=True)
+@click.option(
+    "--exposure",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Gain on the views VGG16 sees [auto: the smoke as bright as the style on average].",
+)
 @click.option("--absorption", type=click.FloatRange(min=0), default=4.0, show_default=True)
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]), default="auto", show_default=True)
@@ -102,6 +107,7 @@ def volume(density: Path | None, styles: tuple[Path, ...], output: Path, **param
         render_size=params["render_size"],
         style_size=params["style_size"],
         learning_rate=params["learning_rate"],
+        exposure=params["exposure"],
         absorption=params["absorption"],
         seed=params["seed"],
         precision=params["precision"],

@@ -33,7 +33,14 @@ from ..image.color import luminance_as_rgb
 from ..image.io import resize_long_side
 from ..losses import StyleLoss
 from ..ops import gram_matrix, resize_mask
-from .render import Camera, RenderSettings, opacity_views, render_views_and_opacity, sample_cameras
+from .render import (
+    Camera,
+    RenderSettings,
+    opacity_views,
+    render_views_and_opacity,
+    sample_cameras,
+    turntable_cameras,
+)
 from .transport import advect, stream_function_shape, velocity_from_potential, velocity_from_stream_function
 
 Mode = Literal["incompressible", "compressible", "density"]
@@ -47,6 +54,8 @@ SMOKE_MASK_GROWTH = 5
 """Pixels (of the view) the smoke region is grown by, so that the style may move the smoke a little outwards."""
 StyleRegion = Literal["smoke", "view"]
 STYLE_REGIONS: tuple[StyleRegion, ...] = ("smoke", "view")
+MAX_EXPOSURE = 8.0
+EXPOSURE_VIEWS = 6
 MIN_LEVEL_SIDE = 16
 """Coarser levels than this teach the velocity nothing the renderer can show."""
 
@@ -78,6 +87,10 @@ class VolumeOptions:
     style_region: StyleRegion = "smoke"
     """Where each view's style statistics are taken: inside the input's silhouette (``smoke``, the guided Gram
     matrix), or over the whole view, background included (``view``)."""
+    exposure: float | None = None
+    """Gain on the rendered views before VGG16 sees them; None: set once (on the first grid) so that the smoke's
+    mean brightness inside its silhouette (six views around) matches the style's mean luminance (x1/8 to x8), as a
+    photographer exposes for the subject. Sequences keep the first frame's, so it cannot flicker."""
     absorption: float = 4.0
     light: tuple[float, float, float] | None = (0.5, 1.0, 0.3)
     seed: int = 0
@@ -100,6 +113,8 @@ class VolumeOptions:
             raise ConfigError("render size and style size must be at least 32 px (VGG16 pools five times)")
         if not (self.learning_rate > 0 and math.isfinite(self.learning_rate)):
             raise ConfigError(f"learning rate must be a positive number, got {self.learning_rate}")
+        if self.exposure is not None and not (self.exposure > 0 and math.isfinite(self.exposure)):
+            raise ConfigError(f"exposure must be a positive number, got {self.exposure}")
         if self.seed < 0:
             raise ConfigError(f"seed must be at least 0, got {self.seed}")
         low, high = self.elevation_range
@@ -232,6 +247,11 @@ class VolumeStyleTransfer:
             ]
         self.style_loss.set_target(features, blend=options.style_blend)
         self.render_settings = options.render_settings()
+        blend = options.style_blend or tuple(1.0 for _ in styles)
+        self.style_brightness = sum(
+            weight * float(luminance_as_rgb(style).mean()) for weight, style in zip(blend, styles, strict=True)
+        ) / sum(blend)
+        self.exposure = options.exposure
 
     def _features(self, images: Tensor) -> dict[str, Tensor]:
         with autocast(torch.device("cpu"), self.dtype):
@@ -249,6 +269,17 @@ class VolumeStyleTransfer:
         )
         return advect(content, velocity, dt=1.0)
 
+    def exposure_for(self, content: Tensor) -> float:
+        """The gain on the views: the option's, else fixed from the first grid it sees (see ``VolumeOptions``)."""
+        if self.exposure is None:
+            with torch.no_grad():
+                cameras = turntable_cameras(EXPOSURE_VIEWS, 0.0)
+                views, outlines = render_views_and_opacity(content, cameras, self.render_settings)
+                region = smoke_region(outlines)
+                mean = float((views * region).sum() / region.sum().clamp_min(1e-6))
+            self.exposure = min(max(self.style_brightness / max(mean, 1e-6), 1.0 / MAX_EXPOSURE), MAX_EXPOSURE)
+        return self.exposure
+
     def masked_grams(self, views: Tensor, region: Tensor | None) -> list[Tensor]:
         """Gram matrices (fp32) of grey ``views`` (V, 1, H, W) at the style layers, in the targets' order, weighted by
         ``region`` (V, 1, H, W) where given."""
@@ -264,6 +295,7 @@ class VolumeStyleTransfer:
             outlines = opacity_views(content, cameras, self.render_settings)
             region = smoke_region(outlines) if self.options.style_region == "smoke" else None
         targets = self.style_loss.targets[0]
+        views = views * self.exposure_for(content)
         # Mean over the views of each view's Gram-matrix MSE, summed over the layers.
         grams = self.masked_grams(views, region)
         style = torch.stack(
