@@ -157,7 +157,9 @@ def main() -> None:
                 f"\n64³ style loss, mean of 8 views: input seen {row['input_seen']:.3e} "
                 f"unseen {row['input_unseen']:.3e}; result seen {row['result_seen']:.3e} "
                 f"unseen {row['result_unseen']:.3e} "
-                f"(unseen/seen {row['result_unseen'] / row['result_seen']:.2f}, goal <= 1.5)"
+                f"(unseen/seen {row['result_unseen'] / row['result_seen']:.2f}, goal <= 1.5); "
+                f"result/input seen {row['result_seen'] / row['input_seen']:.3f}, "
+                f"unseen {row['result_unseen'] / row['input_unseen']:.3f}"
             )
     if "sequence" in report:
         seq = report["sequence"]

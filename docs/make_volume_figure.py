@@ -5,7 +5,8 @@
 Stylises `painterly.volume.smoke.demo_density(64)` with the default options (or takes a stylised grid an earlier run
 wrote, e.g. out/bench_volume/plume64_styled.pt from benchmarks/volume.py) and writes docs/images/volume_turntable.jpg:
 the input (top) and the result (bottom) at azimuths 0, 60, ..., 300 degrees, elevation 10 degrees, plus the style's
-luminance; and out/volume_figure/turntable.gif, a full turn of both. Everything is rendered by painterly.volume.render.
+luminance, both rows at the exposure the optimisation saw; and out/volume_figure/turntable.gif, a full turn of both.
+Everything is rendered by painterly.volume.render.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ def main() -> None:
     from painterly.volume.grid import load_density
     from painterly.volume.render import RenderSettings, render_views, turntable_cameras
     from painterly.volume.smoke import demo_density
-    from painterly.volume.stylize import VolumeOptions, VolumeStyleTransfer
+    from painterly.volume.stylize import VolumeOptions, VolumeStyleTransfer, expose
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--style", default="starry_night")
@@ -40,16 +41,18 @@ def main() -> None:
     style = load_image(SHARED / "styles" / f"{args.style}.jpg", max_pixels=None)
     density = demo_density(64)
     options = VolumeOptions(strength=args.strength)
+    transfer = VolumeStyleTransfer([style], options)
     if args.from_grid is None:
-        styled = VolumeStyleTransfer([style], options).run(density).density
+        styled = transfer.run(density).density
     elif args.from_grid.suffix == ".pt":
         styled = torch.load(args.from_grid, weights_only=True)
     else:
         styled = load_density(args.from_grid)
     settings = RenderSettings(resolution=192)
     cameras = turntable_cameras(6, 10.0)
+    exposure = transfer.exposure_for(density)  # what the optimisation saw: both rows at that gain
     with torch.no_grad():
-        rows = [render_views(grid, cameras, settings)[:, 0] for grid in (density, styled)]
+        rows = [expose(render_views(grid, cameras, settings)[:, 0], exposure) for grid in (density, styled)]
     strip = torch.cat([torch.cat(list(row), dim=1) for row in rows], dim=0)
     swatch = luminance_as_rgb(resize_long_side(style, 2 * 192))[0, 0]
     swatch = swatch[: 2 * 192, :]
@@ -63,7 +66,8 @@ def main() -> None:
     Image.fromarray(picture).save(work / "volume_turntable.png")
     turntable = work / "turntable.gif"
     turntable.unlink(missing_ok=True)
-    write_turntable(VolumeJob(source=None, output=work / "x.npz", turntable=turntable), density, styled, settings)
+    job = VolumeJob(source=None, output=work / "x.npz", turntable=turntable)
+    write_turntable(job, density, styled, settings, exposure=exposure)
     print(f"wrote {target}, {work / 'volume_turntable.png'} and {turntable}")
 
 

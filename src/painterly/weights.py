@@ -293,6 +293,15 @@ SHIPPED: dict[str, ShippedEntry] = {
         sha256="a10e187acca35d6b53165acf47b2ff24833975da3ff801d6bbe8bbe88a31e13e",
         override="PAINTERLY_PHOTO_DECODER",
     ),
+    "style_distribution": ShippedEntry(
+        name="style_distribution",
+        file="style_distribution.safetensors",
+        card="style_distribution.md",
+        description="Gaussian over relu4_1 style statistics of the ten paintings: random styles for StyleAugment",
+        license=_OWN_LICENSE,
+        sha256="421e05a81dbec1a9bd9d9fc46563f476bdcbc1d254e9d9761d9a8ac7f08f7e5a",
+        override="PAINTERLY_STYLE_DISTRIBUTION",
+    ),
 }
 
 

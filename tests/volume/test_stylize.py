@@ -13,6 +13,7 @@ from painterly.volume.stylize import (
     VolumeOptions,
     VolumeProgress,
     VolumeStyleTransfer,
+    expose,
     level_shapes,
     refine_parameters,
     smoke_region,
@@ -87,13 +88,20 @@ def test_the_automatic_exposure_brings_the_smoke_to_the_styles_brightness() -> N
 
     volume = transfer()
     faint = blob() * 0.05
-    gain = volume.exposure_for(faint)
-    assert volume.exposure_for(blob()) == gain  # fixed by the first grid: a sequence keeps it
+    exposure = volume.exposure_for(faint)
+    assert volume.exposure_for(blob()) == exposure  # fixed by the first grid: a sequence keeps it
     views, outlines = render_views_and_opacity(faint, turntable_cameras(6, 0.0), volume.render_settings)
     region = smoke_region(outlines)
-    exposed = float((views * gain * region).sum() / region.sum())
-    assert 1.0 < gain <= 8.0 and exposed == pytest.approx(min(volume.style_brightness, 8 * exposed / gain), rel=1e-4)
+    exposed = float((expose(views, exposure) * region).sum() / region.sum())
+    assert exposed == pytest.approx(volume.style_brightness, rel=1e-4)
     assert transfer(exposure=1.5).exposure_for(faint) == 1.5
+
+
+def test_exposure_is_film_like() -> None:
+    views = torch.linspace(0, 5, 101)
+    exposed = expose(views, 2.0)
+    assert exposed[0] == 0 and (exposed < 1).all() and (exposed.diff() > 0).all()
+    assert torch.allclose(exposed, 1 - torch.exp(-2.0 * views))
 
 
 def test_the_incompressible_velocity_is_divergence_free() -> None:

@@ -23,7 +23,7 @@ from ..atomic import write_atomically
 from ..errors import ConfigError, OutputError
 from .grid import DEFAULT_MAX_VOXELS, GRID_SUFFIXES, list_frames, load_density, save_density
 from .render import RenderSettings, render_views, turntable_cameras
-from .stylize import VolumeCheckpoint, VolumeOptions, VolumeProgressCallback, VolumeResult, VolumeStyleTransfer
+from .stylize import VolumeCheckpoint, VolumeOptions, VolumeProgressCallback, VolumeResult, VolumeStyleTransfer, expose
 
 DEFAULT_FRAME_ITERATIONS = 30
 """Steps for the frames of a sequence after the first (they start from the previous frame's velocity)."""
@@ -157,7 +157,10 @@ def stylize_files(
         if on_frame is not None:
             on_frame(index, len(frames), name)
         if job.resume and parameters_file is not None and output.is_file() and parameters_file.is_file():
-            previous = torch.load(parameters_file, weights_only=True)
+            saved = torch.load(parameters_file, weights_only=True)
+            previous = saved["parameters"]
+            if options.exposure is None and transfer.exposure is None:
+                transfer.exposure = float(saved["exposure"])  # the first frame's, as in the interrupted run
             summary.outputs.append(output)
             summary.resumed += 1
             continue
@@ -190,7 +193,7 @@ def stylize_files(
         save_density(output, result.density)
         if parameters_file is not None:
             parameters_file.parent.mkdir(parents=True, exist_ok=True)
-            torch.save(result.parameters, parameters_file)
+            torch.save({"parameters": result.parameters, "exposure": transfer.exposure}, parameters_file)
         checkpoint.unlink(missing_ok=True)
         previous = result.parameters
         summary.outputs.append(output)
@@ -198,7 +201,7 @@ def stylize_files(
         before, after = float(density.sum()), float(result.density.sum())
         summary.mass_change = max(summary.mass_change, abs(after - before) / before)
         if job.turntable is not None and index == 0:
-            write_turntable(job, density, result.density, options.render_settings())
+            write_turntable(job, density, result.density, options.render_settings(), exposure=transfer.exposure)
     summary.seconds = time.perf_counter() - started
     return summary
 
@@ -213,15 +216,19 @@ def interrupted_summary(error: KeyboardInterrupt) -> VolumeSummary | None:
     return error.summary if isinstance(error, _Interrupted) else None
 
 
-def write_turntable(job: VolumeJob, original: Tensor, stylised: Tensor, settings: RenderSettings) -> Path:
-    """The input and the stylised grid side by side, turning once around the vertical axis."""
+def write_turntable(
+    job: VolumeJob, original: Tensor, stylised: Tensor, settings: RenderSettings, *, exposure: float | None = None
+) -> Path:
+    """The input and the stylised grid side by side, turning once around the vertical axis, both shown at
+    ``exposure`` (as the optimisation saw them; None: the renders as they are)."""
     from ..video.writer import VideoWriter
 
     assert job.turntable is not None
     cameras = turntable_cameras(job.turntable_frames, job.turntable_elevation)
     with torch.no_grad():
-        left = render_views(original, cameras, settings)
-        right = render_views(stylised, cameras, settings)
+        left, right = render_views(original, cameras, settings), render_views(stylised, cameras, settings)
+        if exposure is not None:
+            left, right = expose(left, exposure), expose(right, exposure)
     side = left.shape[-1]
     with VideoWriter(
         job.turntable, width=2 * side, height=side, fps=12.0, time_base=Fraction(1, 12), quality=18

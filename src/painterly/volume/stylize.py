@@ -54,7 +54,7 @@ SMOKE_MASK_GROWTH = 5
 """Pixels (of the view) the smoke region is grown by, so that the style may move the smoke a little outwards."""
 StyleRegion = Literal["smoke", "view"]
 STYLE_REGIONS: tuple[StyleRegion, ...] = ("smoke", "view")
-MAX_EXPOSURE = 8.0
+MIN_EXPOSURE, MAX_EXPOSURE = 0.1, 100.0
 EXPOSURE_VIEWS = 6
 MIN_LEVEL_SIDE = 16
 """Coarser levels than this teach the velocity nothing the renderer can show."""
@@ -88,9 +88,9 @@ class VolumeOptions:
     """Where each view's style statistics are taken: inside the input's silhouette (``smoke``, the guided Gram
     matrix), or over the whole view, background included (``view``)."""
     exposure: float | None = None
-    """Gain on the rendered views before VGG16 sees them; None: set once (on the first grid) so that the smoke's
-    mean brightness inside its silhouette (six views around) matches the style's mean luminance (x1/8 to x8), as a
-    photographer exposes for the subject. Sequences keep the first frame's, so it cannot flicker."""
+    """The views VGG16 sees are exposed as film is, ``1 - exp(-exposure * view)`` (bright smoke saturates softly,
+    never clips); None: set once (on the first grid) so that the smoke's mean brightness inside its silhouette (six
+    views around) matches the style's mean luminance. Sequences keep the first frame's, so it cannot flicker."""
     absorption: float = 4.0
     light: tuple[float, float, float] | None = (0.5, 1.0, 0.3)
     seed: int = 0
@@ -170,6 +170,7 @@ class VolumeCheckpoint:
     generator: Tensor
     history: list[dict[str, float]]
     seconds: float
+    exposure: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -217,6 +218,25 @@ def refine_parameters(mode: Mode, parameters: Tensor, shape: tuple[int, int, int
 
 def resample_density_change(change: Tensor, shape: tuple[int, int, int]) -> Tensor:
     return F.interpolate(change[None, None], size=shape, mode="trilinear", align_corners=False)[0, 0]
+
+
+def expose(views: Tensor, exposure: float) -> Tensor:
+    """Film-like exposure: ``1 - exp(-exposure * views)``, in [0, 1), smooth, monotone."""
+    return -torch.expm1(-exposure * views)
+
+
+def exposure_matching(views: Tensor, region: Tensor, brightness: float) -> float:
+    """The exposure at which the mean of ``expose(views)`` over ``region`` is ``brightness`` (bisection in log
+    space within [MIN_EXPOSURE, MAX_EXPOSURE])."""
+    area = region.sum().clamp_min(1e-6)
+    low, high = math.log(MIN_EXPOSURE), math.log(MAX_EXPOSURE)
+    for _ in range(40):
+        middle = (low + high) / 2
+        if float((expose(views, math.exp(middle)) * region).sum() / area) < brightness:
+            low = middle
+        else:
+            high = middle
+    return math.exp((low + high) / 2)
 
 
 def smoke_region(outlines: Tensor) -> Tensor:
@@ -270,14 +290,13 @@ class VolumeStyleTransfer:
         return advect(content, velocity, dt=1.0)
 
     def exposure_for(self, content: Tensor) -> float:
-        """The gain on the views: the option's, else fixed from the first grid it sees (see ``VolumeOptions``)."""
+        """The exposure of the views: the option's, else fixed from the first grid it sees (see ``VolumeOptions``)."""
         if self.exposure is None:
             with torch.no_grad():
                 cameras = turntable_cameras(EXPOSURE_VIEWS, 0.0)
                 views, outlines = render_views_and_opacity(content, cameras, self.render_settings)
                 region = smoke_region(outlines)
-                mean = float((views * region).sum() / region.sum().clamp_min(1e-6))
-            self.exposure = min(max(self.style_brightness / max(mean, 1e-6), 1.0 / MAX_EXPOSURE), MAX_EXPOSURE)
+            self.exposure = exposure_matching(views, region, self.style_brightness)
         return self.exposure
 
     def masked_grams(self, views: Tensor, region: Tensor | None) -> list[Tensor]:
@@ -295,7 +314,7 @@ class VolumeStyleTransfer:
             outlines = opacity_views(content, cameras, self.render_settings)
             region = smoke_region(outlines) if self.options.style_region == "smoke" else None
         targets = self.style_loss.targets[0]
-        views = views * self.exposure_for(content)
+        views = expose(views, self.exposure_for(content))
         # Mean over the views of each view's Gram-matrix MSE, summed over the layers.
         grams = self.masked_grams(views, region)
         style = torch.stack(
@@ -336,6 +355,9 @@ class VolumeStyleTransfer:
             and tuple(resume.parameters.shape) == parameter_shape(options.mode, shapes[resume.level])
         ):
             raise ConfigError("the checkpoint does not fit this run's grid and schedule")
+        if resume is not None and resume.exposure is not None and options.exposure is None:
+            self.exposure = resume.exposure
+        self.exposure_for(density)  # from the input at its own size, before the levels: a resumed run sees the same
         generator = torch.Generator().manual_seed(options.seed)
         started = time.perf_counter() - (resume.seconds if resume is not None else 0.0)
         history: list[dict[str, float]] = list(resume.history) if resume is not None else []
@@ -382,6 +404,7 @@ class VolumeStyleTransfer:
                     generator.get_state(),
                     list(history),
                     time.perf_counter() - started,
+                    self.exposure,
                 )
                 if on_checkpoint is not None and (step % checkpoint_every == 0 or step == steps):
                     on_checkpoint(self.checkpoint)
