@@ -62,6 +62,7 @@ def cli(debug: bool) -> None:
 
 def _register_commands() -> None:
     from .commands.audio import audio
+    from .commands.batch import batch
     from .commands.export import export
     from .commands.score import score
     from .commands.serve import serve
@@ -73,6 +74,7 @@ def _register_commands() -> None:
     from .commands.weights import weights
 
     cli.add_command(transfer)
+    cli.add_command(batch)
     cli.add_command(demo)
     cli.add_command(weights)
     cli.add_command(train)

@@ -1,0 +1,139 @@
+"""What a batch job stylises: the inputs, their outputs mirroring the tree, and the manifest that makes it resumable.
+
+The manifest (``OUT_DIR/manifest.jsonl``) gets one line per finished image: input and output (relative paths), the
+output's sha256 and the settings' fingerprint. An image counts as done only when its output exists, hashes to the
+recorded sha256 and was made with the same settings; everything else is (re)done. Failures go to
+``OUT_DIR/failures.jsonl`` (input and one-line reason) and never stop the job.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError, InputImageError, OutputError
+from ..training.data import IMAGE_SUFFIXES
+
+MANIFEST_NAME = "manifest.jsonl"
+FAILURES_NAME = "failures.jsonl"
+OUTPUT_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
+
+
+@dataclass(frozen=True)
+class Item:
+    """One image of the job."""
+
+    source: Path
+    output: Path
+    relative: str
+    """The input's path relative to the input folder (or as listed): the manifest's key."""
+
+
+def list_inputs(source: Path) -> list[tuple[Path, str]]:
+    """(path, relative name) of every image under a folder (recursively, sorted), or of every line of a list file
+    (paths relative to the list's folder unless absolute; blank lines and ``#`` comments skipped)."""
+    if source.is_dir():
+        found = []
+        for folder, _, files in os.walk(source):
+            for name in files:
+                path = Path(folder) / name
+                if path.suffix.lower() in IMAGE_SUFFIXES:
+                    found.append((path, path.relative_to(source).as_posix()))
+        if not found:
+            raise InputImageError(f"{source}: no images found ({', '.join(IMAGE_SUFFIXES)})")
+        return sorted(found, key=lambda pair: pair[1])
+    if source.is_file():
+        try:
+            lines = source.read_text().splitlines()
+        except (OSError, UnicodeDecodeError) as error:
+            raise InputImageError(f"cannot read the list {source}: {error}") from error
+        entries = [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
+        if not entries:
+            raise InputImageError(f"{source}: the list names no images")
+        listed = []
+        for entry in entries:
+            path = Path(entry) if Path(entry).is_absolute() else source.parent / entry
+            relative = entry.lstrip("/") if Path(entry).is_absolute() else Path(entry).as_posix()
+            listed.append((path, relative))
+        return listed
+    raise InputImageError(f"{source}: no such folder or list file")
+
+
+def plan_items(source: Path, output_dir: Path, *, suffix: str | None = None) -> list[Item]:
+    """The job's items: each output mirrors its input's relative path under ``output_dir`` (``suffix`` replaces
+    the input's, e.g. ``.png``)."""
+    if suffix is not None and suffix.lower() not in OUTPUT_SUFFIXES:
+        raise ConfigError(f"output format must be one of {', '.join(OUTPUT_SUFFIXES)}, got {suffix}")
+    if output_dir.exists() and not output_dir.is_dir():
+        raise OutputError(f"cannot write into {output_dir}: it is a file")
+    if source.is_dir() and output_dir.resolve().is_relative_to(source.resolve()):
+        raise OutputError(f"cannot write into {output_dir}: it is inside the input folder {source}")
+    items = []
+    for path, relative in list_inputs(source):
+        target = output_dir / relative
+        if suffix is not None:
+            target = target.with_suffix(suffix)
+        elif target.suffix.lower() not in OUTPUT_SUFFIXES:
+            target = target.with_suffix(".png")  # e.g. .tif or .bmp in: a format every method's writer handles
+        items.append(Item(path, target, relative))
+    return items
+
+
+def settings_fingerprint(settings: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_manifest(output_dir: Path) -> dict[str, dict[str, Any]]:
+    """The manifest's last line per input (a torn last line, from a killed run, is ignored)."""
+    path = output_dir / MANIFEST_NAME
+    entries: dict[str, dict[str, Any]] = {}
+    if not path.is_file():
+        return entries
+    for line in path.read_text().splitlines():
+        try:
+            entry = json.loads(line)
+            entries[str(entry["input"])] = entry
+        except (ValueError, KeyError, TypeError):
+            continue
+    return entries
+
+
+def pending(items: Sequence[Item], output_dir: Path, fingerprint: str) -> tuple[list[Item], int]:
+    """The items still to do, and how many are done (output present, checksum and settings as recorded)."""
+    manifest = read_manifest(output_dir)
+    todo, done = [], 0
+    for item in items:
+        entry = manifest.get(item.relative)
+        if (
+            entry is not None
+            and entry.get("settings") == fingerprint
+            and item.output.is_file()
+            and entry.get("sha256") == file_sha256(item.output)
+        ):
+            done += 1
+        else:
+            todo.append(item)
+    return todo, done
+
+
+def append_lines(path: Path, entries: Iterable[dict[str, Any]]) -> None:
+    """Append JSON lines, flushed and synced: a crash loses at most the line being written."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        for entry in entries:
+            handle.write(json.dumps(entry) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
