@@ -116,11 +116,15 @@ def _ray_results(
 
     logging.getLogger("ray").setLevel(logging.ERROR)  # only the CLI prints: no executor chatter
     if not ray.is_initialized():
-        quiet = {"log_to_driver": False, "logging_level": logging.ERROR, "configure_logging": True}
         if address:
-            ray.init(address=address, **quiet)
+            ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR)
         else:  # a local Ray for this job: as many CPUs as workers, each actor one thread
-            ray.init(num_cpus=workers * settings.threads, include_dashboard=False, **quiet)
+            ray.init(
+                num_cpus=workers * settings.threads,
+                include_dashboard=False,
+                log_to_driver=False,
+                logging_level=logging.ERROR,
+            )
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = False
     context.print_on_execution_start = False
