@@ -16,6 +16,7 @@ import torch
 
 from ..atomic import reason_of
 from ..errors import ConfigError, PainterlyError
+from ..image.io import DEFAULT_MAX_PIXELS
 from .plan import file_sha256, settings_fingerprint
 
 ONE_PASS_METHODS = ("preset", "adain", "wct", "photo")
@@ -35,7 +36,7 @@ class BatchSettings:
     """The method's options (e.g. ``alpha``, ``size``)."""
     seed: int = 0
     threads: int = 1
-    max_pixels: int | None = None
+    max_pixels: int | None = DEFAULT_MAX_PIXELS
 
     def __post_init__(self) -> None:
         if self.method not in ONE_PASS_METHODS:

@@ -10,6 +10,7 @@ import click
 
 from ..devices import PRECISION_NAMES
 from ..errors import ConfigError, InputImageError
+from ..image.io import DEFAULT_MAX_PIXELS
 
 HELP = {"help_option_names": ["-h", "--help"], "max_content_width": 110}
 FAILED_EXIT = 3
@@ -53,7 +54,13 @@ FAILED_EXIT = 3
 @click.option("--batch-size", type=click.IntRange(min=1), default=4, show_default=True, help="Images per Ray task.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option("--precision", type=click.Choice(PRECISION_NAMES), help="auto = bf16 where the CPU has it [auto].")
-@click.option("--max-pixels", type=click.IntRange(min=1), help="Fail images larger than this (listed, skipped).")
+@click.option(
+    "--max-pixels",
+    type=click.IntRange(min=1),
+    default=DEFAULT_MAX_PIXELS,
+    show_default=True,
+    help="Larger images fail (listed, skipped).",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 def batch(source: Path, output_dir: Path, **params: Any) -> int:
     """Stylise every image under IN (a folder, walked recursively, or a text file listing images) into OUT_DIR,
