@@ -6,8 +6,8 @@ each), with a preset and with the arbitrary method (adain), at 256 and 512 px, i
 The photos are the first --images of ../shared/data/photos/train, scaled to each size (long side) once. Each cell
 stylises all of them into a fresh folder through `painterly.batch.run.run_batch`; "steady" is images per second
 after the first result (the actors' start and the networks' loading excluded), "total" includes them. Memory: peak
-resident set of this process (in-process cells) or, sampled every 0.2 s, of this process plus every Ray process
-(Ray cells). Ray's start-up (`ray.init` of a local Ray) is timed on its own.
+resident set, sampled every 0.2 s during the cell, of this process plus every Ray process (the Ray cells' sum includes
+Ray's own daemons). Ray's start-up (`ray.init` of a local Ray) is timed on its own.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import resource
+import re
 import shutil
 import statistics
 import sys
@@ -56,6 +56,9 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
+RAY_PROCESS = re.compile(rb"ray::|raylet|gcs_server|ray/_private|ray/dashboard|default_worker\.py")
+
+
 def ray_processes() -> list[int]:
     pids = []
     for entry in Path("/proc").iterdir():
@@ -64,7 +67,7 @@ def ray_processes() -> list[int]:
                 command = (entry / "cmdline").read_bytes()
             except OSError:
                 continue
-            if b"ray" in command and int(entry.name) != os.getpid():
+            if RAY_PROCESS.search(command) and int(entry.name) != os.getpid():
                 pids.append(int(entry.name))
     return pids
 
@@ -105,7 +108,7 @@ def cell(folder: Path, workdir: Path, method: str, style: str, engine: str, work
         summary = run_batch(items, settings, out, engine=engine, workers=workers, batch_size=2)
     assert summary.done == len(items), summary.failed
     steady = (summary.done - 1) / max(summary.seconds - summary.startup_seconds, 1e-9)
-    peak = sampler.peak if engine == "ray" else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = sampler.peak  # this process (and, while Ray runs, its processes), sampled during this cell only
     return {
         "total": summary.done / summary.seconds,
         "steady": steady,

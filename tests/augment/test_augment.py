@@ -185,13 +185,66 @@ def test_real_paintings_as_styles(tmp_path: Path) -> None:
     assert len(results) == 2  # one painting or the other, at strength 1
 
 
-def test_a_worker_seeds_its_own_stream(distribution: StyleDistribution, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_each_worker_and_epoch_seeds_its_own_stream(
+    distribution: StyleDistribution, monkeypatch: pytest.MonkeyPatch
+) -> None:
     class Info:
-        id = 3
+        id, seed = 3, 12345
 
+    augmenter = StyleAugmenter(distribution=distribution, seed=10)
+    main_stream = augmenter.generator()
+    assert torch.equal(main_stream.get_state(), torch.Generator().manual_seed(10).get_state())
     monkeypatch.setattr(torch.utils.data, "get_worker_info", lambda: Info())
-    worker = StyleAugmenter(distribution=distribution, seed=10).generator()
-    assert torch.equal(worker.get_state(), torch.Generator().manual_seed(13).get_state())
+    worker = augmenter.generator()  # the same object in a worker (as after a fork): seeded anew
+    expected = torch.Generator().manual_seed((10 * 1_000_003 + 12345) % 2**63)
+    assert worker is not main_stream and torch.equal(worker.get_state(), expected.get_state())
+    assert augmenter.generator() is worker  # the stream goes on within the worker
+    Info.seed = 999  # the next epoch's worker
+    assert augmenter.generator() is not worker
+
+
+def test_namedtuples_plain_tensor_rule_and_16_bit_tensors(distribution: StyleDistribution) -> None:
+    from collections import namedtuple
+
+    Sample = namedtuple("Sample", ["image", "mask"])
+    image, mask = gradient_image(24, 24, seed=2)[0], torch.ones(1, 24, 24)
+    transform = augment(StyleAugment, distribution, p=1.0, seed=0)
+    out = transform(Sample(image, mask))
+    assert isinstance(out, Sample) and out.mask is mask and not torch.equal(out.image, image)  # only the first tensor
+    deep = (image * 65535).round().to(torch.int32)
+    styled = transform(deep)
+    assert styled.dtype == torch.int32 and styled.max() > 255  # scaled by the dtype's range, not by 255
+
+
+def test_string_paths_and_large_images(distribution: StyleDistribution, tmp_path: Path) -> None:
+    path = distribution.save(tmp_path / "d.safetensors")
+    transform = StyleAugment(distribution=str(path), p=1.0, seed=0, max_side=32)
+    transform.augmenter.use_stylizer(tiny_stylizer())
+    image = gradient_image(48, 64, seed=3)[0]
+    out = transform(image)  # stylised at 32 px, scaled back
+    assert out.shape == image.shape and not torch.equal(out, image)
+    Image.fromarray((image.permute(1, 2, 0).numpy() * 255).astype(np.uint8)).save(tmp_path / "p.png")
+    by_name = StyleAugment(styles=str(tmp_path), p=1.0, seed=0)
+    assert len(by_name.augmenter.paintings) == 1
+
+
+def test_pil_modes_keep_their_alpha_and_refuse_deep_images(distribution: StyleDistribution) -> None:
+    rgba = Image.new("RGBA", (24, 24), (200, 100, 50, 128))
+    transform = augment(StyleAugment, distribution, p=1.0, seed=0)
+    out = transform(rgba)
+    assert out.mode == "RGBA" and out.getchannel("A").getextrema() == (128, 128)
+    grey_alpha = transform(Image.new("LA", (24, 24), (90, 7)))
+    assert grey_alpha.mode == "LA" and grey_alpha.getchannel("A").getextrema() == (7, 7)
+    assert transform(Image.new("P", (24, 24))).mode == "RGB"
+    with pytest.raises(ConfigError, match="mode I;16"):
+        transform(Image.new("I;16", (24, 24)))
+
+
+def test_the_batch_module_returns_untouched_samples_exactly(distribution: StyleDistribution) -> None:
+    images = torch.rand(6, 3, 24, 24, dtype=torch.float64)
+    out = augment(StyleAugmentBatch, distribution, p=0.5, seed=11)(images)
+    kept = [index for index in range(6) if torch.equal(out[index], images[index])]
+    assert 0 < len(kept) < 6 and out.dtype == torch.float64
 
 
 def test_the_transform_pickles_without_its_networks(distribution: StyleDistribution) -> None:

@@ -55,6 +55,11 @@ def test_inputs_mirror_the_tree_and_lists_work(tree: Path, tmp_path: Path) -> No
     listing = tmp_path / "list.txt"
     listing.write_text(f"# two of them\nphotos/a.png\n\n{tree / 'sub' / 'c.png'}\n")
     assert [relative for _, relative in list_inputs(listing)] == ["photos/a.png", str(tree / "sub" / "c.png")[1:]]
+    # a linked folder is followed, a link back up the tree is not walked twice
+    (tree / "linked").symlink_to(tree / "sub" / "deeper")
+    (tree / "sub" / "loop").symlink_to(tree)
+    found = [relative for _, relative in list_inputs(tree)]
+    assert "linked/d.webp" in found and len(found) == len(set(found)) and not any("loop/loop" in f for f in found)
 
 
 def test_bad_plans(tree: Path, tmp_path: Path) -> None:
@@ -71,6 +76,18 @@ def test_bad_plans(tree: Path, tmp_path: Path) -> None:
         BatchSettings(method="gatys", styles=("x",))
     with pytest.raises(ConfigError, match="at least one style"):
         BatchSettings(method="adain")
+    picture(tree / "a.jpg", 5)
+    with pytest.raises(ConfigError, match=r"a\.jpg and a\.png would both be written to"):
+        plan_items(tree, tmp_path / "out", suffix=".png")
+    escaping = tmp_path / "lists" / "list.txt"
+    escaping.parent.mkdir()
+    escaping.write_text("../photos/b.jpg\n")
+    with pytest.raises(InputImageError, match="leads outside the list's folder"):
+        plan_items(escaping, tmp_path / "out")
+    own = tmp_path / "own.txt"
+    own.write_text("photos/b.jpg\n")
+    with pytest.raises(OutputError, match="it is one of the inputs"):
+        plan_items(own, tmp_path)
 
 
 def test_a_run_writes_everything_lists_failures_and_resumes(
@@ -92,12 +109,18 @@ def test_a_run_writes_everything_lists_failures_and_resumes(
     assert (again.done, again.skipped) == (0, 4)
     (out / "a.png").write_bytes(b"tampered")
     (out / "sub" / "c.png").unlink()
+    picture(tree / "sub" / "deeper" / "d.webp", 40)  # the input replaced
+    copied = (out / "b.jpg").read_bytes()
+    (out / "b.jpg").write_bytes(copied)  # the same bytes, a new time: re-hashed, not redone
     with (out / "manifest.jsonl").open("a") as handle:
-        handle.write('{"input": "b.jp')
+        handle.write('{"input": "b.jp')  # a line a killed run left half-written
     todo, done = pending(items, out, settings.fingerprint())
-    assert sorted(item.relative for item in todo) == ["a.png", "sub/broken.png", "sub/c.png"] and done == 2
+    assert sorted(item.relative for item in todo) == ["a.png", "sub/broken.png", "sub/c.png", "sub/deeper/d.webp"]
+    assert done == 1
     third = run_batch(items, settings, out, engine="local")
-    assert (third.done, third.skipped, len(third.failed)) == (2, 2, 1)
+    assert (third.done, third.skipped, len(third.failed)) == (3, 1, 1)
+    assert set(read_manifest(out)) == {"a.png", "b.jpg", "sub/c.png", "sub/deeper/d.webp"}  # the torn line ended
+    assert len((out / "failures.jsonl").read_text().splitlines()) == 1  # this run's failures only
     # other settings: everything again
     stronger = BatchSettings(method="adain", styles=(str(style),), options={"precision": "fp32", "alpha": 0.5})
     assert len(pending(items, out, stronger.fingerprint())[0]) == 5
@@ -129,7 +152,7 @@ def test_an_interrupted_run_resumes_with_what_is_missing(
         return original(self, source, output, relative)
 
     monkeypatch.setattr(BatchWorker, "process", counting)
-    assert main(arguments) == 3  # the broken file again
+    assert main(arguments) == 8  # the broken file again
     assert seen == ["sub/broken.png", "sub/c.png", "sub/deeper/d.webp"]
     assert len(read_manifest(out)) == 4
     failures = [json.loads(line) for line in (out / "failures.jsonl").read_text().splitlines()]
@@ -141,14 +164,14 @@ def test_the_cli_reports_and_lists_failures(
 ) -> None:
     out = tmp_path / "out"
     assert (
-        main(["batch", str(tree), str(out), "--style", str(style), "--engine", "local", "-q", "--format", "png"]) == 3
+        main(["batch", str(tree), str(out), "--style", str(style), "--engine", "local", "-q", "--format", "png"]) == 8
     )
     captured = capsys.readouterr()
     assert f"stylised 4 of 5 images into {out} (0 done earlier, 1 failed; in-process" in captured.out
     assert "failed: sub/broken.png: cannot read image" in captured.err
     assert (out / "b.png").is_file() and (out / "sub" / "deeper" / "d.png").is_file()
     assert (
-        main(["batch", str(tree), str(out), "--style", str(style), "--engine", "local", "-q", "--format", "png"]) == 3
+        main(["batch", str(tree), str(out), "--style", str(style), "--engine", "local", "-q", "--format", "png"]) == 8
     )
     assert f"stylised 0 of 5 images into {out} (4 done earlier, 1 failed" in capsys.readouterr().out
 
@@ -181,6 +204,25 @@ def test_bad_command_lines(
     assert len(error.strip().splitlines()) == 1 and message in error, error
 
 
+def test_alpha_and_sixteen_bits_survive(tmp_path: Path, style: Path, tiny_methods: None) -> None:
+    photos = tmp_path / "deep"
+    photos.mkdir()
+    rgba = np.zeros((24, 32, 4), dtype=np.uint8)
+    rgba[..., :3], rgba[..., 3] = 120, 77
+    Image.fromarray(rgba, mode="RGBA").save(photos / "clear.png")
+    deep = (gradient_image(24, 32, seed=3)[0, 0].numpy() * 65535).astype(np.uint16)
+    Image.fromarray(deep).save(photos / "deep.png")
+    out = tmp_path / "out"
+    settings = BatchSettings(method="adain", styles=(str(style),), options={"precision": "fp32", "size": 16})
+    summary = run_batch(plan_items(photos, out), settings, out, engine="local")
+    assert summary.done == 2, summary.failed
+    clear = Image.open(out / "clear.png")
+    assert clear.mode == "RGBA" and clear.size == (16, 12) and clear.getchannel("A").getextrema() == (77, 77)
+    from painterly.image.io import read_image
+
+    assert read_image(out / "deep.png").bit_depth == 16  # a 16-bit grey photo gives a 16-bit RGB PNG
+
+
 def test_random_styles_are_fixed_by_seed_and_path(tree: Path, tmp_path: Path, tiny_methods: None) -> None:
     styles = tuple(str(picture(tmp_path / "paintings" / f"p{index}.png", 20 + index, (48, 48))) for index in range(3))
     settings = BatchSettings(method="adain", styles=styles, random_style=True, options={"precision": "fp32"})
@@ -192,6 +234,21 @@ def test_random_styles_are_fixed_by_seed_and_path(tree: Path, tmp_path: Path, ti
     run_batch(plan_items(tree, out), settings, out, engine="local")
     manifest = read_manifest(out)
     assert all(manifest[name]["style"] == Path(styles[settings.style_for(name) or 0]).stem for name in manifest)
+
+
+@pytest.mark.skipif(not ray_available(), reason="Ray is not installed (pip install 'painterly[scale]')")
+def test_a_cluster_that_cannot_be_reached_is_one_line(
+    tree: Path, style: Path, tmp_path: Path, tiny_methods: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import ray
+
+    def refuse(**_: object) -> None:
+        raise ConnectionError("Could not find any running Ray instance")
+
+    monkeypatch.setattr(ray, "init", refuse)
+    settings = BatchSettings(method="adain", styles=(str(style),))
+    with pytest.raises(ConfigError, match="cannot start the Ray cluster at head:6379: Could not find any running Ray"):
+        run_batch(plan_items(tree, tmp_path / "out"), settings, tmp_path / "out", engine="ray", address="head:6379")
 
 
 @pytest.mark.skipif(not ray_available(), reason="Ray is not installed (pip install 'painterly[scale]')")

@@ -92,9 +92,10 @@ def load_style_distribution(path: Path) -> StyleDistribution:
     if metadata.get("format") != FORMAT:
         raise WeightsError(f"{path} is not a painterly style distribution (format {metadata.get('format')!r})")
     try:
-        return StyleDistribution(
-            tensors["mean"], tensors["factors"], tensors["residual"], tuple(json.loads(metadata.get("sources", "[]")))
-        )
+        sources = json.loads(metadata.get("sources", "[]"))
+        if not isinstance(sources, list):
+            raise ValueError("the sources are not a list")
+        return StyleDistribution(tensors["mean"], tensors["factors"], tensors["residual"], tuple(map(str, sources)))
     except (KeyError, ValueError, ConfigError) as error:
         raise WeightsError(f"{path}: damaged style distribution ({error})") from error
 
@@ -124,6 +125,8 @@ def random_crops(
     each resized to ``size`` px."""
     height, width = int(painting.shape[-2]), int(painting.shape[-1])
     crops = []
+    if min(height, width) < 16:
+        raise ConfigError(f"a painting of {width}x{height} px is too small to measure: at least 16 px a side")
     for index in range(count):
         side = max(16, round(min(height, width) * scales[index % len(scales)]))
         top = int(torch.randint(height - side + 1, (1,), generator=generator))

@@ -24,7 +24,8 @@ pickles cheaply to workers.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,8 +38,6 @@ from ..image.io import resize_long_side
 from ..ops import mean_std, pad_to_multiple, renormalise
 from .distribution import EPS, StyleDistribution, join_statistics, split_statistics
 
-PASS_THROUGH_KINDS = frozenset({"BoundingBoxes", "Mask", "KeyPoints", "Video"})
-"""tv_tensors that are never stylised (by class name: torchvision need not be installed)."""
 STYLE_LONG_SIDE = 512
 """Real paintings (``styles=``) are measured at this long side."""
 
@@ -64,8 +63,8 @@ class StyleAugmenter:
         *,
         p: float = 0.5,
         strength: float | tuple[float, float] = (0.5, 1.0),
-        distribution: StyleDistribution | Path | None = None,
-        styles: Sequence[Tensor] | Path | None = None,
+        distribution: StyleDistribution | str | os.PathLike[str] | None = None,
+        styles: Sequence[Tensor] | str | os.PathLike[str] | None = None,
         temperature: float = 1.0,
         seed: int | None = None,
         device: str = "cpu",
@@ -92,17 +91,24 @@ class StyleAugmenter:
         if styles is None:
             self.distribution = _distribution(distribution)
         self._generator: torch.Generator | None = None
+        self._generator_owner: tuple[int, int] | None = None
         self._stylizer: Any = None
         self._painting_statistics: list[Tensor] = []
 
     # -- draws --------------------------------------------------------------------------------------------------
     def generator(self) -> torch.Generator:
-        """The seeded stream (per DataLoader worker), or a fresh one seeded from torch's global generator."""
+        """The seeded stream, or a fresh one seeded from torch's global generator.
+
+        In a DataLoader worker the stream is seeded anew in each worker process (a forked copy of a used stream
+        would repeat its parent's) from ``seed`` and the worker's own seed, which the DataLoader derives from torch's
+        global seed per epoch: workers differ, epochs differ, and ``torch.manual_seed`` repeats the whole run."""
         if self.seed is None:
             return torch.Generator().manual_seed(int(torch.randint(2**62, (1,))))
-        if self._generator is None:
-            info = torch.utils.data.get_worker_info()
-            self._generator = torch.Generator().manual_seed(self.seed + (info.id if info is not None else 0))
+        info = torch.utils.data.get_worker_info()
+        owner = (os.getpid(), info.seed if info is not None else -1)
+        if self._generator is None or self._generator_owner != owner:
+            mixed = self.seed if info is None else (self.seed * 1_000_003 + info.seed) % 2**63
+            self._generator, self._generator_owner = torch.Generator().manual_seed(mixed), owner
         return self._generator
 
     def draw(self, generator: torch.Generator) -> Draw:
@@ -142,8 +148,8 @@ class StyleAugmenter:
         return self._painting_statistics[draw.style]
 
     def _encode(self, images: Tensor) -> Tensor:
-        features: Tensor = self.stylizer._run(self.stylizer.encoder, images)
-        return features.float()
+        features: Tensor = self.stylizer.encode_batch(images)
+        return features
 
     # -- the transfer -------------------------------------------------------------------------------------------
     def transfer(self, images: Tensor, draws: Sequence[Draw]) -> Tensor:
@@ -165,7 +171,7 @@ class StyleAugmenter:
             targets = torch.stack([self._target(draws[index]) for index in chosen])
             means, deviations = split_statistics((1 - strengths) * z_own + strengths * targets)
             moved = renormalise(features, own, (means, deviations))
-            decoded = self.stylizer._run(self.stylizer.decoder, moved).float().clamp(0, 1)
+            decoded = self.stylizer.decode_batch(moved).clamp(0, 1)
         decoded = decoded[..., : batch.shape[-2], : batch.shape[-1]]
         if scaled:
             decoded = torch.nn.functional.interpolate(decoded, size=(height, width), mode="bilinear", antialias=False)
@@ -218,7 +224,10 @@ class StyleAugmentBatch(nn.Module):
         generator = self.augmenter.generator()
         draws = [self.augmenter.draw(generator) for _ in range(images.shape[0])]
         floats, restore = _as_float_batch(images, batched=True)
-        return restore(self.augmenter.transfer(floats, draws))  # type: ignore[no-any-return]
+        result: Tensor = restore(self.augmenter.transfer(floats, draws))
+        untouched = [index for index, draw in enumerate(draws) if not draw.apply]
+        result[untouched] = images[untouched]  # exactly as they came, whatever the dtype
+        return result
 
 
 # -- structures and types ---------------------------------------------------------------------------------------
@@ -236,6 +245,8 @@ def _flatten(sample: Any, leaves: list[Any]) -> None:
 
 
 def _rebuild(sample: Any, replace: Any) -> Any:
+    if isinstance(sample, tuple) and hasattr(sample, "_fields"):  # a namedtuple
+        return type(sample)(*(_rebuild(item, replace) for item in sample))
     if isinstance(sample, tuple | list):
         return type(sample)(_rebuild(item, replace) for item in sample)
     if isinstance(sample, dict):
@@ -255,13 +266,13 @@ def _image_positions(leaves: Sequence[Any]) -> list[int]:
         for index, leaf in enumerate(leaves)
         if _is_pil(leaf) or (isinstance(leaf, Tensor) and type(leaf).__name__ == "Image")
     ]
-    if marked:
+    if marked or any(isinstance(leaf, Tensor) and type(leaf).__name__ == "Video" for leaf in leaves):
         return marked
     plain = [index for index, leaf in enumerate(leaves) if type(leaf) is Tensor and leaf.dim() >= 3]
     return plain[:1]
 
 
-def _as_float_batch(leaf: Any, *, batched: bool = False) -> tuple[Tensor, Any]:
+def _as_float_batch(leaf: Any, *, batched: bool = False) -> tuple[Tensor, Callable[[Tensor], Any]]:
     """(B, 3, H, W) float in [0, 1] and a function that turns a result back into the leaf's type."""
     if _is_pil(leaf):
         return _pil_to_batch(leaf)
@@ -276,7 +287,8 @@ def _as_float_batch(leaf: Any, *, batched: bool = False) -> tuple[Tensor, Any]:
     if channels not in (1, 3):
         raise ConfigError(f"expected 1 or 3 channels, got {channels}")
     integer = not tensor.is_floating_point()
-    floats = tensor.float() / 255.0 if integer else tensor.float()
+    scale = float(torch.iinfo(tensor.dtype).max) if integer and tensor.dtype != torch.bool else 1.0
+    floats = tensor.float() / scale if integer else tensor.float()
     if channels == 1:
         floats = floats.expand(-1, 3, -1, -1)
     kind, dtype = type(leaf), leaf.dtype
@@ -284,35 +296,46 @@ def _as_float_batch(leaf: Any, *, batched: bool = False) -> tuple[Tensor, Any]:
     def restore(result: Tensor) -> Any:
         if channels == 1:
             result = (0.299 * result[:, 0:1] + 0.587 * result[:, 1:2] + 0.114 * result[:, 2:3]).clamp(0, 1)
-        result = (result * 255.0).round().to(dtype) if integer else result.to(dtype)
+        result = (result * scale).round().to(dtype) if integer else result.to(dtype)
         result = result if batched else result[0]
         return result if kind is Tensor else result.as_subclass(kind)
 
     return floats, restore
 
 
-def _pil_to_batch(picture: Any) -> tuple[Tensor, Any]:
+PIL_MODES = ("RGB", "RGBA", "L", "LA", "P", "PA", "CMYK", "YCbCr")
+"""8-bit PIL modes: a palette image comes back as RGB(A), the others in their own mode, alpha kept."""
+
+
+def _pil_to_batch(picture: Any) -> tuple[Tensor, Callable[[Tensor], Any]]:
     import numpy as np
     from PIL import Image
 
     mode = picture.mode
+    if mode not in PIL_MODES:
+        raise ConfigError(f"cannot stylise a PIL image in mode {mode} (16-bit or float): convert it to RGB first")
+    alpha = picture.getchannel("A") if "A" in picture.getbands() or "transparency" in picture.info else None
+    if mode in ("P", "PA") and alpha is None and "transparency" in picture.info:
+        alpha = picture.convert("RGBA").getchannel("A")
     rgb = np.asarray(picture.convert("RGB"), dtype=np.float32) / 255.0
     tensor = torch.from_numpy(rgb).permute(2, 0, 1)[None].contiguous()
 
     def restore(result: Tensor) -> Any:
         array = (result[0].permute(1, 2, 0).clamp(0, 1) * 255.0).round().byte().numpy()
         out = Image.fromarray(array, mode="RGB")
-        if mode == "RGBA":
-            out.putalpha(picture.getchannel("A"))
-        elif mode != "RGB":
+        if mode in ("L", "LA"):
+            out = out.convert("L")
+        elif mode in ("CMYK", "YCbCr"):
             out = out.convert(mode)
+        if alpha is not None:
+            out.putalpha(alpha)
         return out
 
     return tensor, restore
 
 
-def _paintings(styles: Sequence[Tensor] | Path) -> list[Tensor]:
-    if isinstance(styles, Path):
+def _paintings(styles: Sequence[Tensor] | str | os.PathLike[str]) -> list[Tensor]:
+    if isinstance(styles, str | os.PathLike):
         from ..image.io import load_image
         from ..training.data import image_files
 
@@ -322,7 +345,7 @@ def _paintings(styles: Sequence[Tensor] | Path) -> list[Tensor]:
     return [resize_long_side(style.float(), STYLE_LONG_SIDE) for style in styles]
 
 
-def _distribution(source: StyleDistribution | Path | None) -> StyleDistribution:
+def _distribution(source: StyleDistribution | str | os.PathLike[str] | None) -> StyleDistribution:
     from .distribution import load_style_distribution
 
     if isinstance(source, StyleDistribution):
@@ -331,4 +354,4 @@ def _distribution(source: StyleDistribution | Path | None) -> StyleDistribution:
         from .shipped import shipped_distribution_path
 
         source = shipped_distribution_path()
-    return load_style_distribution(source)
+    return load_style_distribution(Path(source))

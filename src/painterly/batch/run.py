@@ -6,6 +6,7 @@ resumes with what is missing; a failed image goes to the failure list and the jo
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -13,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..atomic import reason_of
 from ..errors import ConfigError
 from .plan import FAILURES_NAME, MANIFEST_NAME, Item, append_lines, pending
 from .worker import BatchSettings, BatchWorker
@@ -74,14 +76,21 @@ def run_batch(
         return summary
     # the settings are checked here, once (an unknown preset, a bad option): not image by image in the workers
     checked = BatchWorker(settings)
-    checked.stylizer(None)
+    checked.stylizer(0 if settings.random_style and settings.method != "preset" else None)
+    (output_dir / FAILURES_NAME).unlink(missing_ok=True)  # this run's failures only
     results = _ray_results(todo, settings, workers, address, batch_size) if use_ray else _local_results(todo, checked)
     first = True
     for row in results:
         if first:
             summary.startup_seconds, first = time.perf_counter() - started, False
         if row["status"] == "done":
-            entry = {"input": row["input"], "output": _relative(row["output"], output_dir), "sha256": row["sha256"]}
+            entry = {
+                "input": row["input"],
+                "output": _relative(row["output"], output_dir),
+                "sha256": row["sha256"],
+                "output_stamp": _stamp(row["output_stamp"]),
+                "input_stamp": _stamp(row["input_stamp"]),
+            }
             if row.get("style"):
                 entry["style"] = row["style"]
             append_lines(output_dir / MANIFEST_NAME, [{**entry, "settings": fingerprint}])
@@ -94,6 +103,10 @@ def run_batch(
             on_result(row, summary)
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def _stamp(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
 
 
 def _relative(output: str, output_dir: Path) -> str:
@@ -116,15 +129,19 @@ def _ray_results(
 
     logging.getLogger("ray").setLevel(logging.ERROR)  # only the CLI prints: no executor chatter
     if not ray.is_initialized():
-        if address:
-            ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR)
-        else:  # a local Ray for this job: as many CPUs as workers, each actor one thread
-            ray.init(
-                num_cpus=workers * settings.threads,
-                include_dashboard=False,
-                log_to_driver=False,
-                logging_level=logging.ERROR,
-            )
+        try:
+            if address:
+                ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR)
+            else:  # a local Ray for this job: as many CPUs as workers, each actor one thread
+                ray.init(
+                    num_cpus=workers * settings.threads,
+                    include_dashboard=False,
+                    log_to_driver=False,
+                    logging_level=logging.ERROR,
+                )
+        except (ConnectionError, RuntimeError, ValueError, TimeoutError) as error:
+            where = f"the Ray cluster at {address}" if address else "a local Ray"
+            raise ConfigError(f"cannot start {where}: {reason_of(error)}") from error
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = False
     context.print_on_execution_start = False

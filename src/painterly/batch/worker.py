@@ -8,6 +8,8 @@ and returns one result row per image. The in-process path calls :meth:`BatchWork
 from __future__ import annotations
 
 import hashlib
+import json
+from collections import OrderedDict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,10 +18,14 @@ import torch
 
 from ..atomic import reason_of
 from ..errors import ConfigError, PainterlyError
-from ..image.io import DEFAULT_MAX_PIXELS
-from .plan import file_sha256, settings_fingerprint
+from ..image.io import DEFAULT_MAX_PIXELS, resize_to
+from .plan import file_sha256, file_stamp, settings_fingerprint
 
 ONE_PASS_METHODS = ("preset", "adain", "wct", "photo")
+PREPARED_KEPT = 4
+"""Prepared styles a worker keeps (each holds its own networks)."""
+ALPHA_SUFFIXES = (".png", ".webp", ".tif", ".tiff")
+DEEP_SUFFIXES = (".png", ".tif", ".tiff")
 
 
 @dataclass(frozen=True)
@@ -81,7 +87,7 @@ class BatchWorker:
         self.settings = settings
         self.method = get_method(settings.method)
         self.options = self.method.options(None, **settings.options)
-        self._prepared: dict[int | None, Any] = {}
+        self._prepared: OrderedDict[int | None, Any] = OrderedDict()
         self._style_images: list[torch.Tensor] | None = None
 
     def _styles(self) -> list[Any]:
@@ -94,14 +100,18 @@ class BatchWorker:
         return list(self._style_images)
 
     def stylizer(self, index: int | None) -> Any:
-        if index not in self._prepared:
-            styles = self._styles()
-            weights = list(self.settings.style_blend) if self.settings.style_blend else None
-            chosen = styles if index is None else [styles[index]]
-            self._prepared[index] = self.method.prepare(
-                chosen, self.options, weights=weights if index is None else None
-            )
-        return self._prepared[index]
+        """The prepared method for style ``index`` (None: all styles, blended); the last few are kept."""
+        if index in self._prepared:
+            self._prepared.move_to_end(index)
+            return self._prepared[index]
+        styles = self._styles()
+        weights = list(self.settings.style_blend) if self.settings.style_blend else None
+        chosen = styles if index is None else [styles[index]]
+        prepared = self.method.prepare(chosen, self.options, weights=weights if index is None else None)
+        self._prepared[index] = prepared
+        while len(self._prepared) > PREPARED_KEPT:  # memory stays bounded with hundreds of random styles
+            self._prepared.popitem(last=False)
+        return prepared
 
     def process(self, source: str, output: str, relative: str) -> dict[str, Any]:
         """One image: a result row with ``status`` ``done`` (and the output's sha256) or ``failed`` (and why)."""
@@ -112,21 +122,25 @@ class BatchWorker:
             loaded = read_image(source, max_pixels=self.settings.max_pixels)
             index = self.settings.style_for(relative)
             image = self.stylizer(index)(loaded.rgb)
-            alpha = loaded.alpha if loaded.alpha is not None and Path(output).suffix.lower() == ".png" else None
+            suffix = Path(output).suffix.lower()
+            alpha = loaded.alpha if suffix in ALPHA_SUFFIXES else None
             if alpha is not None and tuple(alpha.shape[-2:]) != tuple(image.shape[-2:]):
-                alpha = None  # a method that resized the image: the alpha would not fit
+                alpha = resize_to(alpha.reshape(1, 1, *alpha.shape[-2:]).float(), tuple(image.shape[-2:]))
+            depth = loaded.bit_depth if suffix in DEEP_SUFFIXES and loaded.bit_depth == 16 else 8
             Path(output).parent.mkdir(parents=True, exist_ok=True)
-            save_image(image, output, alpha=alpha)
-            row.update(status="done", sha256=file_sha256(Path(output)))
+            save_image(image, output, alpha=alpha, bit_depth=depth)
+            row.update(
+                status="done",
+                sha256=file_sha256(Path(output)),
+                output_stamp=file_stamp(Path(output)),
+                input_stamp=file_stamp(Path(source)),
+            )
             if index is not None:
-                row["style"] = (
-                    Path(self.settings.styles[index]).stem
-                    if self.method.style_kind == "images"
-                    else (self.settings.styles[index])
-                )
+                name = self.settings.styles[index]
+                row["style"] = Path(name).stem if self.method.style_kind == "images" else name
         except PainterlyError as error:
             row["error"] = str(error)
-        except (OSError, ValueError, RuntimeError) as error:  # a bad file must not stop the job
+        except Exception as error:  # whatever one image does, it must not stop the job: listed, skipped
             row["error"] = f"{type(error).__name__}: {reason_of(error)}"
         return row
 
@@ -137,4 +151,7 @@ class BatchWorker:
             for source, output, relative in zip(batch["source"], batch["output"], batch["relative"], strict=True)
         ]
         keys = ("input", "output", "status", "error", "sha256", "style")
-        return {key: [row.get(key, "") for row in rows] for key in keys}
+        columns: dict[str, list[Any]] = {key: [row.get(key, "") for row in rows] for key in keys}
+        for key in ("input_stamp", "output_stamp"):
+            columns[key] = [json.dumps(row.get(key)) for row in rows]  # one type per column for Arrow
+        return columns

@@ -8,13 +8,14 @@ from typing import Any
 
 import click
 
+from ..batch.worker import BatchSettings
 from ..devices import PRECISION_NAMES
 from ..errors import ConfigError, InputImageError
 from ..image.io import DEFAULT_MAX_PIXELS
 
 HELP = {"help_option_names": ["-h", "--help"], "max_content_width": 110}
-FAILED_EXIT = 3
-"""Some images failed (listed in OUT_DIR/failures.jsonl); the others were written."""
+FAILED_EXIT = 8
+"""Some images failed (listed in OUT_DIR/failures.jsonl); the others were written. (2-7 are the typed errors.)"""
 
 
 @click.command(context_settings=HELP)
@@ -50,7 +51,11 @@ FAILED_EXIT = 3
 )
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Ray actors.")
 @click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True, help="Threads per worker.")
-@click.option("--address", help="A Ray cluster's address (default: a local Ray started for this job).")
+@click.option(
+    "--address",
+    help="A Ray cluster's address (default: a local Ray started for this job); IN, OUT_DIR and the styles must be "
+    "on storage every node sees.",
+)
 @click.option("--batch-size", type=click.IntRange(min=1), default=4, show_default=True, help="Images per Ray task.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option("--precision", type=click.Choice(PRECISION_NAMES), help="auto = bf16 where the CPU has it [auto].")
@@ -65,7 +70,7 @@ FAILED_EXIT = 3
 def batch(source: Path, output_dir: Path, **params: Any) -> int:
     """Stylise every image under IN (a folder, walked recursively, or a text file listing images) into OUT_DIR,
     mirroring the tree. Runs again skip what is done (OUT_DIR/manifest.jsonl: checksums and settings); images that
-    cannot be read or stylised are listed in OUT_DIR/failures.jsonl and skipped (exit code 3 when there are any).
+    cannot be read or stylised are listed in OUT_DIR/failures.jsonl and skipped (exit code 8 when there are any).
 
     \b
     Examples:
@@ -74,7 +79,7 @@ def batch(source: Path, output_dir: Path, **params: Any) -> int:
       painterly batch photos/ out/ --preset the_scream --engine local
       painterly batch list.txt out/ --style a.jpg --address ray://head:10001 --workers 16
     """
-    from ..batch.plan import plan_items
+    from ..batch.plan import FAILURES_NAME, plan_items
     from ..batch.run import ray_available, run_batch
     from ..training.data import image_files
 
@@ -120,15 +125,12 @@ def batch(source: Path, output_dir: Path, **params: Any) -> int:
         for failure in summary.failed[:5]:
             click.echo(f"  failed: {failure['input']}: {failure['error']}", err=True)
         more = len(summary.failed) - 5
-        click.echo(
-            f"  {'and ' + str(more) + ' more; ' if more > 0 else ''}see {output_dir / 'failures.jsonl'}", err=True
-        )
+        click.echo(f"  {'and ' + str(more) + ' more; ' if more > 0 else ''}see {output_dir / FAILURES_NAME}", err=True)
         return FAILED_EXIT
     return 0
 
 
-def _settings(params: dict[str, Any], image_files: Any) -> Any:
-    from ..batch.worker import BatchSettings
+def _settings(params: dict[str, Any], image_files: Any) -> BatchSettings:
     from ..methods.registry import get_method
 
     styles: list[str] = [str(path) for path in params["styles"]]

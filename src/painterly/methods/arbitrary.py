@@ -291,6 +291,15 @@ class ArbitraryStylizer:
         self.timings = clock.timings
         return result
 
+    def encode_batch(self, images: Tensor) -> Tensor:
+        """relu4_1 features (B, C, H/8, W/8) in fp32 of a batch whose sides are multiples of 8, in one pass (no
+        tiles: for the small images of data augmentation)."""
+        return self._run(self.encoder, images).float()
+
+    def decode_batch(self, features: Tensor) -> Tensor:
+        """The decoder's images (B, 3, 8h, 8w) in fp32 of a batch of features, in one pass."""
+        return self._run(self.decoder, features).float()
+
     # -- helpers ------------------------------------------------------------------------------------------------
     def _run(self, module: nn.Module, tensor: Tensor) -> Tensor:
         return run_inference(module, tensor, self.device, self.dtype)
