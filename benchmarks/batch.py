@@ -1,11 +1,12 @@
 """Benchmark of `painterly batch`: images per second in this process and on Ray Data with 1 and 2 actors (one thread
 each), with a preset and with the arbitrary method (adain), at 256 and 512 px, in one run; Ray's start-up; memory.
 
-    .venv/bin/python benchmarks/batch.py [--images 24] [--sizes 256,512] [--workdir out/bench_batch]
+    .venv/bin/python benchmarks/batch.py [--images 40] [--sizes 256,512] [--workdir out/bench_batch]
 
 The photos are the first --images of ../shared/data/photos/train, scaled to each size (long side) once. Each cell
 stylises all of them into a fresh folder through `painterly.batch.run.run_batch`; "steady" is images per second
-after the first result (the actors' start and the networks' loading excluded), "total" includes them. Memory: peak
+from two runs (a quarter of the photos, then all: the difference cancels the fixed costs), "fixed s" those costs
+(the actors' start, the networks' loading, Ray's scheduling), "total" all photos over the whole run's time. Memory: peak
 resident set, sampled every 0.2 s during the cell, of this process plus every Ray process (the Ray cells' sum includes
 Ray's own daemons). Ray's start-up (`ray.init` of a local Ray) is timed on its own.
 """
@@ -73,16 +74,17 @@ def ray_processes() -> list[int]:
 
 
 class MemorySampler:
-    """Peak of this process's RSS plus every Ray process's, sampled in a thread."""
+    """Peak of this process's RSS (plus every Ray process's, with ``ray``), sampled in a thread."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, ray: bool) -> None:
+        self.ray = ray
         self.peak = 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            total = rss_mb(os.getpid()) + sum(rss_mb(pid) for pid in ray_processes())
+            total = rss_mb(os.getpid()) + (sum(rss_mb(pid) for pid in ray_processes()) if self.ray else 0.0)
             self.peak = max(self.peak, total)
             self._stop.wait(0.2)
 
@@ -95,31 +97,37 @@ class MemorySampler:
         self._thread.join()
 
 
-def cell(folder: Path, workdir: Path, method: str, style: str, engine: str, workers: int) -> dict[str, Any]:
+def timed_run(folder: Path, out: Path, settings: Any, engine: str, workers: int, count: int) -> tuple[float, float]:
+    """Seconds to stylise the first ``count`` photos of ``folder`` into a fresh ``out``, and the peak memory."""
     from painterly.batch.plan import plan_items
     from painterly.batch.run import run_batch
+
+    shutil.rmtree(out, ignore_errors=True)
+    items = plan_items(folder, out)[:count]
+    with MemorySampler(ray=engine == "ray") as sampler:
+        summary = run_batch(items, settings, out, engine=engine, workers=workers, batch_size=2)
+    assert summary.done == count, summary.failed
+    return summary.seconds, sampler.peak
+
+
+def cell(folder: Path, workdir: Path, method: str, style: str, engine: str, workers: int) -> dict[str, Any]:
+    """Two runs, a quarter of the photos and all of them: the difference gives the steady rate (fixed costs — the
+    actors' start, the networks' loading, Ray's scheduling — cancel), the small run's excess the fixed cost."""
     from painterly.batch.worker import BatchSettings
 
-    out = workdir / "out" / f"{folder.name}-{method}-{engine}-{workers}"
-    shutil.rmtree(out, ignore_errors=True)
     settings = BatchSettings(method=method, styles=(style,), threads=1)
-    items = plan_items(folder, out)
-    with MemorySampler() as sampler:
-        summary = run_batch(items, settings, out, engine=engine, workers=workers, batch_size=2)
-    assert summary.done == len(items), summary.failed
-    steady = (summary.done - 1) / max(summary.seconds - summary.startup_seconds, 1e-9)
-    peak = sampler.peak  # this process (and, while Ray runs, its processes), sampled during this cell only
-    return {
-        "total": summary.done / summary.seconds,
-        "steady": steady,
-        "first": summary.startup_seconds,
-        "peak_mb": peak,
-    }
+    count = len(list(folder.iterdir()))
+    small = max(2, count // 4)
+    name = f"{folder.name}-{method}-{engine}-{workers}"
+    seconds_small, _ = timed_run(folder, workdir / "out" / f"{name}-small", settings, engine, workers, small)
+    seconds, peak = timed_run(folder, workdir / "out" / name, settings, engine, workers, count)
+    steady = (count - small) / max(seconds - seconds_small, 1e-9)
+    return {"total": count / seconds, "steady": steady, "first": seconds_small - small / steady, "peak_mb": peak}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--images", type=int, default=24)
+    parser.add_argument("--images", type=int, default=40)
     parser.add_argument("--sizes", default="256,512")
     parser.add_argument("--workdir", type=Path, default=ROOT / "out" / "bench_batch")
     args = parser.parse_args()
@@ -148,7 +156,7 @@ def main() -> None:
     print(f"\nRay start-up (local, 2 CPUs): median {statistics.median(starts):.1f} s of {len(starts)}")
     print(f"{args.images} photos of photos/train per cell; one thread per worker; Intel CPU, {os.cpu_count()} cores\n")
     header = f"{'size':>5} {'method':<7} {'engine':<12} {'steady img/s':>12} {'total img/s':>11} {'x local':>8}"
-    print(header + f" {'first s':>8} {'peak MB':>8}")
+    print(header + f" {'fixed s':>8} {'peak MB':>8}")
     local = {(row["size"], row["method"]): row["steady"] for row in rows if row["engine"] == "local"}
     for row in rows:
         name = "in-process" if row["engine"] == "local" else f"ray x{row['workers']}"

@@ -150,7 +150,7 @@ def _ray_results(
     stylised = dataset.map_batches(
         BatchWorker,
         fn_constructor_kwargs={"settings": settings},
-        concurrency=workers,
+        compute=ray.data.ActorPoolStrategy(size=workers),
         batch_size=batch_size,
         num_cpus=settings.threads,
         batch_format="numpy",
