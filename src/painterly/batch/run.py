@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -121,13 +122,19 @@ def _local_results(todo: Sequence[Item], worker: BatchWorker) -> Iterator[dict[s
         yield worker.process(str(item.source), str(item.output), item.relative)
 
 
+def _no_restarts() -> dict[str, Any]:
+    return {"max_restarts": 0}
+
+
 def _ray_results(
     todo: Sequence[Item], settings: BatchSettings, workers: int, address: str | None, batch_size: int
 ) -> Iterator[dict[str, Any]]:
+    # only the CLI prints: no Ray Data executor chatter
     import ray
     import ray.data
 
-    logging.getLogger("ray").setLevel(logging.ERROR)  # only the CLI prints: no executor chatter
+    for name in ("ray", "ray.data"):
+        logging.getLogger(name).setLevel(logging.ERROR)
     if not ray.is_initialized():
         try:
             if address:
@@ -147,13 +154,18 @@ def _ray_results(
     context.print_on_execution_start = False
     rows = [{"source": str(item.source), "output": str(item.output), "relative": item.relative} for item in todo]
     dataset = ray.data.from_items(rows, override_num_blocks=max(1, min(len(rows), workers * 4)))
-    stylised = dataset.map_batches(
-        BatchWorker,
-        fn_constructor_kwargs={"settings": settings},
-        compute=ray.data.ActorPoolStrategy(size=workers),
-        batch_size=batch_size,
-        num_cpus=settings.threads,
-        batch_format="numpy",
-    )
+    with warnings.catch_warnings():  # ray_remote_args_fn is deprecated from 2.60 and kept until 2.64 (pinned below)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        stylised = dataset.map_batches(
+            BatchWorker,
+            fn_constructor_kwargs={"settings": settings},
+            compute=ray.data.ActorPoolStrategy(size=workers),
+            batch_size=batch_size,
+            num_cpus=settings.threads,
+            batch_format="numpy",
+            # a worker that dies fails its task instead of being restarted (Ray warns, on the terminal, that a
+            # restart could lose the constructor's arguments)
+            ray_remote_args_fn=_no_restarts,
+        )
     for row in stylised.iter_rows():
         yield {key: (value.item() if hasattr(value, "item") else value) for key, value in row.items()}
