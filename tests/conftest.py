@@ -158,3 +158,26 @@ def tiny_feedforward_train_args(styles: Path, photos: Path, run: Path, *extra: s
         "cpu",
         *extra,
     ]
+
+
+def interrupt_once_under_way(
+    command: list[str], *, sig: int, marker: str = "total=", cwd: Path | None = None, timeout: float = 60.0
+) -> tuple[int, str]:
+    """Run ``command`` (one thread), wait until its stderr shows ``marker`` (a progress bar with losses: the work is
+    under way), send it ``sig``; its exit code and the rest of its stderr."""
+    import os
+    import subprocess
+    import time
+
+    process = subprocess.Popen(
+        command, stderr=subprocess.PIPE, text=True, cwd=cwd, env=os.environ | {"OMP_NUM_THREADS": "1"}
+    )
+    assert process.stderr is not None
+    deadline = time.monotonic() + timeout
+    seen = ""
+    while marker not in seen:
+        seen += process.stderr.read(1)
+        assert time.monotonic() < deadline and process.poll() is None, seen
+    process.send_signal(sig)
+    rest = process.stderr.read()
+    return process.wait(timeout=timeout), rest

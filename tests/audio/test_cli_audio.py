@@ -5,9 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +15,7 @@ import torch
 
 from painterly.audio.synthetic import melody, noise_bursts, tone
 from painterly.cli import main
+from tests.conftest import interrupt_once_under_way
 
 FAST = ["--filters", "32", "--iterations", "3", "--phase-iterations", "2", "-q"]
 
@@ -160,21 +159,8 @@ def test_sigterm_stops_a_run_and_keeps_its_best_result(tmp_path: Path, style: Pa
     content = write(tmp_path / "long_content.wav", melody(6.0).numpy(), 22050)
     output = tmp_path / "long.wav"
     command = [sys.executable, "-m", "painterly", "audio", str(content), str(style), "-o", str(output)]
-    process = subprocess.Popen(
-        [*command, "--iterations", "100000", "--filters", "256"],
-        stderr=subprocess.PIPE,
-        text=True,
-        env=os.environ | {"OMP_NUM_THREADS": "1"},
-    )
-    assert process.stderr is not None
-    deadline = time.monotonic() + 60
-    seen = ""
-    while "total=" not in seen:  # the bar shows the losses: the optimisation is under way
-        seen += process.stderr.read(1)
-        assert time.monotonic() < deadline and process.poll() is None, seen
-    process.send_signal(signal.SIGTERM)
-    rest = process.stderr.read()
-    assert process.wait(timeout=60) == 130, rest
+    code, rest = interrupt_once_under_way([*command, "--iterations", "100000", "--filters", "256"], sig=signal.SIGTERM)
+    assert code == 130, rest
     assert "interrupted: wrote" in rest
     record = json.loads((tmp_path / "long.wav.run.json").read_text())
     assert record["interrupted"] and record["iterations_run"] >= 1

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +15,7 @@ from PIL import Image
 from painterly.cli import main
 from painterly.config import DEFAULT_STYLE_LAYERS
 from painterly.volume.grid import load_density
-from tests.conftest import gradient_image, make_tiny_encoder
+from tests.conftest import gradient_image, interrupt_once_under_way, make_tiny_encoder
 
 FAST = ["--iterations", "3", "--frame-iterations", "2", "--views", "1", "--render-size", "32", "--style-size", "32"]
 FAST += ["--precision", "fp32", "-q"]
@@ -153,22 +150,10 @@ def test_ctrl_c_in_a_real_process_keeps_the_grid_and_a_checkpoint(painting: Path
     )
     arguments = ["volume", str(grid), "--style", str(painting), "-o", str(output), "--iterations", "100000"]
     arguments += ["--views", "1", "--render-size", "32", "--style-size", "32", "--precision", "fp32"]
-    process = subprocess.Popen(
-        [sys.executable, "-c", launcher, *arguments],
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=Path(__file__).resolve().parents[2],
-        env=os.environ | {"OMP_NUM_THREADS": "1"},
+    code, rest = interrupt_once_under_way(
+        [sys.executable, "-c", launcher, *arguments], sig=signal.SIGINT, cwd=Path(__file__).resolve().parents[2]
     )
-    assert process.stderr is not None
-    deadline = time.monotonic() + 60
-    seen = ""
-    while "total=" not in seen:  # the bar shows the losses: the optimisation is under way
-        seen += process.stderr.read(1)
-        assert time.monotonic() < deadline and process.poll() is None, seen
-    process.send_signal(signal.SIGINT)
-    rest = process.stderr.read()
-    assert process.wait(timeout=60) == 130, rest
+    assert code == 130, rest
     assert "--resume continues from" in rest
     assert load_density(output).shape == (16, 16, 16)
     assert (tmp_path / "long.npz.checkpoint.pt").is_file()
