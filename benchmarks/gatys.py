@@ -10,7 +10,8 @@ Variants, each in its own process so that its peak RSS is its own:
 - ``schedule:A/B/C``: painterly's defaults with another pyramid schedule (iterations per level, coarse to fine),
   for choosing the default by measurement.
 Every final image is scored by one fp32 evaluator at the output size with the default layers and weights.
-Also measured in the same run: the achieved GFLOP/s of the encoder passes next to bf16 and fp32 matmul peaks.
+Also measured in the same run: the achieved GFLOP/s of the encoder passes next to bf16 and fp32 matmul peaks;
+with --profile, where an iteration's time goes (benchmarks/gatys_profile.py) at the largest size.
 Pair: tubingen + starry_night from ../shared/data when present, else scikit-image's astronaut + its
 immunohistochemistry image.
 """
@@ -168,6 +169,9 @@ def main() -> None:
     parser.add_argument("--baseline-iterations", type=int, default=500)
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--repeats", type=int, default=1, help="runs per cell; the table shows medians")
+    parser.add_argument(
+        "--profile", action="store_true", help="also print where an iteration's time goes (gatys_profile.py)"
+    )
     parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
     parser.add_argument("--json", type=Path, help="also write the rows here")
     parser.add_argument("--workdir", type=Path, help="keep images and rows here; rows already there are reused")
@@ -256,6 +260,11 @@ def main() -> None:
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({"rows": rows, "matmul_peaks": peaks}, indent=2))
+    if args.profile:
+        from gatys_profile import breakdown_table
+
+        print()
+        print(breakdown_table(max(int(size) for size in args.sizes.split(",")), ["bf16", "fp32"], 8))
 
 
 if __name__ == "__main__":
