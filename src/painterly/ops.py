@@ -23,6 +23,15 @@ def gram_matrix(features: Tensor, mask: Tensor | None = None) -> Tensor:
              [0.5000, 0.5000]]])
     """
     batch, channels, height, width = features.shape
+    if channels > 1 and features.is_contiguous(memory_format=torch.channels_last) and not features.is_contiguous():
+        # channels-last features (what the encoders give): (B, N, C) is a view, so neither the product nor its
+        # gradient copies the activations into (B, C, N) first (at 512 px that copy cost as much as the product)
+        rows = features.permute(0, 2, 3, 1).reshape(batch, height * width, channels)  # (B, N, C)
+        if mask is None:
+            return torch.bmm(rows.transpose(1, 2), rows) / (channels * height * width)
+        row_weights = mask.reshape(mask.shape[0], height * width, 1).to(rows.dtype)  # (B|1, N, 1)
+        row_area = row_weights.sum(dim=1, keepdim=True).clamp_min(1e-8)  # (B|1, 1, 1)
+        return torch.bmm((rows * row_weights).transpose(1, 2), rows) / (channels * row_area)
     flat = features.reshape(batch, channels, height * width)  # (B, C, N)
     if mask is None:
         return torch.bmm(flat, flat.transpose(1, 2)) / (channels * height * width)
