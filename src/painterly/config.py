@@ -266,6 +266,14 @@ def parse_int_list(text: str, name: str) -> tuple[int, ...]:
         raise ConfigError(f"{name} must be whole numbers separated by commas, got '{text}'") from error
 
 
+def parse_float_list(text: str, name: str) -> tuple[float, ...]:
+    """``"0.7,0.3"`` → ``(0.7, 0.3)``."""
+    try:
+        return tuple(float(item) for item in text.split(",") if item.strip())
+    except ValueError as error:
+        raise ConfigError(f"{name} must be numbers separated by commas, got '{text}'") from error
+
+
 def parse_layer_weights(text: str) -> dict[str, float]:
     """``"relu1_1:1,relu2_1:0.5"`` or ``"relu1_1,relu2_1"`` → ``{layer: weight}``."""
     weights: dict[str, float] = {}

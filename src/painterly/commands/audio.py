@@ -7,26 +7,10 @@ from typing import Any
 
 import click
 
-from ..errors import ConfigError
+from ..config import parse_float_list, parse_int_list
 from .transfer import terminate_as_interrupt
 
 HELP = {"help_option_names": ["-h", "--help"], "max_content_width": 110}
-
-
-def _floats(text: str | None, name: str) -> tuple[float, ...] | None:
-    if text is None:
-        return None
-    try:
-        return tuple(float(item) for item in text.split(",") if item.strip())
-    except ValueError as error:
-        raise ConfigError(f"{name} must be numbers separated by commas, got '{text}'") from error
-
-
-def _ints(text: str, name: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(item) for item in text.split(",") if item.strip())
-    except ValueError as error:
-        raise ConfigError(f"{name} must be whole numbers separated by commas, got '{text}'") from error
 
 
 @click.command(context_settings=HELP)
@@ -123,11 +107,11 @@ def audio(sounds: tuple[Path, ...], output: Path, **params: Any) -> int:
     options = AudioOptions(
         strength=params["strength"],
         style_weight=params["style_weight"],
-        style_blend=_floats(params["style_blend"], "--style-blend"),
+        style_blend=parse_float_list(params["style_blend"], "--style-blend") if params["style_blend"] else None,
         iterations=params["iterations"],
         init="noise" if texture else params["init"],
         filters=params["filters"],
-        kernel_widths=_ints(params["kernel_widths"], "--kernel-widths"),
+        kernel_widths=parse_int_list(params["kernel_widths"], "--kernel-widths"),
         phase_iterations=params["phase_iterations"],
         momentum=params["momentum"],
         seed=params["seed"],

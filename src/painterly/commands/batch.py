@@ -9,8 +9,9 @@ from typing import Any
 import click
 
 from ..batch.worker import BatchSettings
+from ..config import parse_float_list
 from ..devices import PRECISION_NAMES
-from ..errors import ConfigError, InputImageError
+from ..errors import InputImageError
 from ..image.io import DEFAULT_MAX_PIXELS
 
 HELP = {"help_option_names": ["-h", "--help"], "max_content_width": 110}
@@ -157,10 +158,7 @@ def _settings(params: dict[str, Any], image_files: Any) -> BatchSettings:
             raise click.UsageError("give style images (--style or --styles-dir), or --preset")
         names = tuple(styles)
         if params["style_blend"]:
-            try:
-                blend = tuple(float(value) for value in params["style_blend"].split(","))
-            except ValueError:
-                raise ConfigError(f"--style-blend must be numbers, got {params['style_blend']!r}") from None
+            blend = parse_float_list(params["style_blend"], "--style-blend")
     options: dict[str, Any] = {}
     strength_field = get_method(method).strength_field
     if params["strength"] is not None:

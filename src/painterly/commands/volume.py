@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from ..config import parse_float_list
 from ..errors import ConfigError
 from .transfer import terminate_as_interrupt
 
@@ -99,7 +100,7 @@ def volume(density: Path | None, styles: tuple[Path, ...], output: Path, **param
     options = VolumeOptions(
         strength=params["strength"],
         style_weight=params["style_weight"],
-        style_blend=_numbers(params["style_blend"], "--style-blend", float),
+        style_blend=parse_float_list(params["style_blend"], "--style-blend") if params["style_blend"] else None,
         mode=params["mode"],
         iterations=_numbers(params["iterations"], "--iterations", int) or (),
         views=params["views"],

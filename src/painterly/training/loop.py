@@ -22,6 +22,7 @@ from typing import Any, Literal, Protocol, TypeVar
 import torch
 from torch import Tensor, nn
 
+from ..atomic import write_atomically
 from ..errors import ConfigError, OutputError, TrainingError
 from ..history import plot_history
 from ..image.io import save_image
@@ -306,12 +307,7 @@ def _load_checkpoint(
 
 
 def write_text_atomically(path: Path, text: str) -> None:
-    temporary = path.with_name(path.name + ".tmp")
-    try:
-        temporary.write_text(text)
-        os.replace(temporary, path)
-    except OSError as error:
-        raise OutputError(f"cannot write {path}: {error.strerror}") from error
+    write_atomically(path, lambda handle: handle.write(text.encode()), durable=False)
 
 
 def train_and_save(
