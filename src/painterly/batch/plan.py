@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, InputImageError, OutputError
+from ..record import file_sha256
 from ..training.data import IMAGE_SUFFIXES
 
 MANIFEST_NAME = "manifest.jsonl"
@@ -114,14 +115,6 @@ def _check_distinct(items: Sequence[Item]) -> None:
 
 def settings_fingerprint(settings: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def read_manifest(output_dir: Path) -> dict[str, dict[str, Any]]:

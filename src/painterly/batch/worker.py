@@ -19,7 +19,8 @@ import torch
 from ..atomic import reason_of
 from ..errors import ConfigError, PainterlyError
 from ..image.io import DEFAULT_MAX_PIXELS, resize_to
-from .plan import file_sha256, file_stamp, settings_fingerprint
+from ..record import file_sha256
+from .plan import file_stamp, settings_fingerprint
 
 ONE_PASS_METHODS = ("preset", "adain", "wct", "photo")
 PREPARED_KEPT = 4
