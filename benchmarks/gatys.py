@@ -7,10 +7,14 @@ Variants, each in its own process so that its peak RSS is its own:
 - ``painterly defaults``: GatysConfig(size=S) as users get it (coarse-to-fine, bf16 where supported, early stop);
 - ``single bf16`` / ``single fp32``: painterly at full size only, fixed iteration count, no early stop: the
   per-iteration speed, and bf16 against fp32 at equal iterations (loss, mean absolute pixel difference, LPIPS);
+- ``single bf16 autograd``: the same with ``backward="autograd"`` (autocast + autograd, the reference path) instead
+  of the hand-written backward;
 - ``schedule:A/B/C``: painterly's defaults with another pyramid schedule (iterations per level, coarse to fine),
   for choosing the default by measurement.
 Every final image is scored by one fp32 evaluator at the output size with the default layers and weights.
-Also measured in the same run: the achieved GFLOP/s of the encoder passes next to bf16 and fp32 matmul peaks;
+Also measured in the same run: the achieved GFLOP/s, over the whole run and over the encoder passes' own forward and
+backward time (painterly's fused path times them; the others show the whole run's), next to bf16 and fp32 matmul
+peaks;
 with --profile, where an iteration's time goes (benchmarks/gatys_profile.py) at the largest size.
 Pair: tubingen + starry_night from ../shared/data when present, else scikit-image's astronaut + its
 immunohistochemistry image.
@@ -39,7 +43,7 @@ from common import SHARED  # noqa: E402
 if TYPE_CHECKING:
     from painterly.scoring import ImageScorer
 
-VARIANTS = ("baseline fp32", "painterly defaults", "single bf16", "single fp32")
+VARIANTS = ("baseline fp32", "painterly defaults", "single bf16", "single fp32", "single bf16 autograd")
 
 
 def load_pair(size: int) -> tuple[torch.Tensor, torch.Tensor, str]:
@@ -124,12 +128,16 @@ def run_variant(variant: str, size: int, iterations: int, baseline_iterations: i
         seconds = time.perf_counter() - started
         done, precision = baseline_iterations, "fp32"
         gflop = done * encoder_gflop(*content.shape[-2:])
+        encoder_seconds = seconds
     else:
         if variant.startswith("schedule:"):
             config = config.replace(iterations=tuple(int(n) for n in variant.removeprefix("schedule:").split("/")))
         elif variant != "painterly defaults":
-            precision_name = "bf16" if variant == "single bf16" else "fp32"
-            config = config.replace(iterations=(iterations,), tolerance=0.0, precision=precision_name)
+            precision_name = "fp32" if variant == "single fp32" else "bf16"
+            backward = "autograd" if variant.endswith("autograd") else "fused"
+            config = config.replace(
+                iterations=(iterations,), tolerance=0.0, precision=precision_name, backward=backward
+            )
         transfer = GatysTransfer(config)
         started = time.perf_counter()
         result = transfer.run(content, [style])
@@ -137,6 +145,7 @@ def run_variant(variant: str, size: int, iterations: int, baseline_iterations: i
         image, done, precision = result.image, sum(result.iterations_run), result.precision
         for level_size, count in zip(result.level_sizes, result.iterations_run, strict=True):
             gflop += count * encoder_gflop(*level_size)
+        encoder_seconds = result.timings.get("encoder_passes", seconds)
         assert result.level_sizes[-1] == output_size(content.shape[-2:], size)  # type: ignore[arg-type]
     torch.save(image, image_path)
     losses = evaluate(image, content, style)
@@ -151,6 +160,7 @@ def run_variant(variant: str, size: int, iterations: int, baseline_iterations: i
         "peak_mb": peak_mb,
         "precision": precision,
         "gflops": gflop / seconds,
+        "encoder_gflops": gflop / encoder_seconds,
         **losses,
     }
 
@@ -208,25 +218,26 @@ def main() -> None:
                 runs.append(json.loads(done.stdout.strip().splitlines()[-1]) | {"image": str(path)})
                 saved_row.write_text(json.dumps(runs[-1]))
             row = dict(runs[0])
-            for key in ("seconds", "s_per_it", "peak_mb", "gflops", "content", "style", "total"):
+            for key in ("seconds", "s_per_it", "peak_mb", "gflops", "encoder_gflops", "content", "style", "total"):
                 row[key] = statistics.median(run[key] for run in runs)
             rows.append(row)
             print(f"  done: {variant} at {size} px in {row['seconds']:.1f} s", file=sys.stderr)
     peaks = {"bf16": matmul_peak(torch.bfloat16), "fp32": matmul_peak(torch.float32)}
     print(
         f"\npair: {rows[0]['pair']}; medians of {args.repeats} run(s); losses by one fp32 evaluator at the "
-        "output size; GFLOP/s of the encoder passes"
+        "output size; GFLOP/s of the encoder passes over the whole run's time (run) and over their own (enc)"
     )
     header = (
-        f"{'size':>5} {'variant':<19} {'prec':<9} {'iters':>5} {'s/iter':>7} {'total s':>8} {'peak MB':>8} "
-        f"{'GFLOP/s':>8} {'content':>8} {'style':>8} {'total':>8}"
+        f"{'size':>5} {'variant':<20} {'prec':<9} {'iters':>5} {'s/iter':>7} {'total s':>8} {'peak MB':>8} "
+        f"{'GF/s run':>8} {'GF/s enc':>8} {'content':>8} {'style':>8} {'total':>8}"
     )
     print(header)
     print("-" * len(header))
     for row in rows:
         print(
-            f"{row['size']:>5} {row['variant']:<19} {row['precision']:<9} {row['iterations']:>5} "
+            f"{row['size']:>5} {row['variant']:<20} {row['precision']:<9} {row['iterations']:>5} "
             f"{row['s_per_it']:>7.3f} {row['seconds']:>8.1f} {row['peak_mb']:>8.0f} {row['gflops']:>8.1f} "
+            f"{row['encoder_gflops']:>8.1f} "
             f"{row['content']:>8.4g} {row['style']:>8.4g} {row['total']:>8.4g}"
         )
     print(f"matmul peak (2048^3, same run): bf16 {peaks['bf16']:.0f} GFLOP/s, fp32 {peaks['fp32']:.0f} GFLOP/s")
@@ -237,10 +248,21 @@ def main() -> None:
     for size in sorted({row["size"] for row in rows}):
         base, default = find(size, "baseline fp32"), find(size, "painterly defaults")
         bf16, fp32 = find(size, "single bf16"), find(size, "single fp32")
+        reference = find(size, "single bf16 autograd")
         if base and bf16:
             print(
                 f"{size} px per iteration: single bf16 is {base['s_per_it'] / bf16['s_per_it']:.2f}x faster than "
                 "the baseline"
+            )
+        if bf16:
+            print(
+                f"{size} px encoder passes in bf16: {bf16['encoder_gflops']:.0f} GFLOP/s = "
+                f"{100 * bf16['encoder_gflops'] / peaks['bf16']:.0f} % of the bf16 matmul peak"
+            )
+        if bf16 and reference:
+            print(
+                f"{size} px hand-written backward vs autograd (bf16): {reference['s_per_it'] / bf16['s_per_it']:.2f}x "
+                f"faster per iteration, total loss ratio {bf16['total'] / reference['total']:.4f}"
             )
         if base and default:
             print(

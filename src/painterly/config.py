@@ -35,6 +35,7 @@ OPTIMIZERS = ("lbfgs", "adam")
 INIT_KINDS = ("content", "noise", "mix", "wct", "adain")
 """Reserved words of ``init``; any other value is an image path (a file called ``wct`` is ``./wct``)."""
 POOLINGS = ("max", "avg")
+BACKWARDS = ("fused", "autograd")
 ENCODERS = ("vgg16", "vgg19")
 MIN_LEVEL_SIZE = 32
 MIN_SIZE = 32
@@ -89,6 +90,9 @@ class GatysConfig:
     seed: int = 0
     device: str = "auto"
     precision: str = "auto"
+    backward: str = "fused"
+    """How the encoder's gradient is computed: ``fused`` (hand-written backward, weights cast once, ReLU fused into
+    the convolutions; VGG with zero padding, untiled) or ``autograd`` (the reference; used wherever fused cannot)."""
     finish: FinishOptions = field(default_factory=FinishOptions)
     frame_iterations: tuple[int, ...] | None = None
     """Video: iterations per level for every frame after the first, which starts from the previous result warped
@@ -127,7 +131,7 @@ class GatysConfig:
             isinstance(self.size, int) and MIN_SIZE <= self.size <= 65536,
             f"size must be {MIN_SIZE}..65536 pixels, got {self.size}",
         )
-        for name in ("encoder", "pooling", "optimizer", "color", "device", "precision", "init"):
+        for name in ("encoder", "pooling", "optimizer", "color", "device", "precision", "backward", "init"):
             _require(isinstance(getattr(self, name), str), f"{name} must be a string, got {getattr(self, name)!r}")
         _require(
             isinstance(self.finish, FinishOptions), "finish must be a table of denoise/sharpen/contrast/saturation"
@@ -150,6 +154,7 @@ class GatysConfig:
         _choice("color", self.color, COLOR_MODES)
         _choice("device", self.device.split(":")[0], DEVICE_NAMES)
         _choice("precision", self.precision, PRECISION_NAMES)
+        _choice("backward", self.backward, BACKWARDS)
         _require(0.0 <= self.strength <= 1.0, f"strength must be within 0..1, got {self.strength}")
         for name in ("content_weight", "tv_weight"):
             value = getattr(self, name)

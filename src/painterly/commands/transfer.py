@@ -16,7 +16,7 @@ import numpy as np
 from PIL import Image
 
 from ..api import TransferInputs, load_inputs, output_alpha, run_transfer
-from ..config import ENCODERS, INIT_KINDS, MIN_SIZE, OPTIMIZERS, POOLINGS, GatysConfig
+from ..config import BACKWARDS, ENCODERS, INIT_KINDS, MIN_SIZE, OPTIMIZERS, POOLINGS, GatysConfig
 from ..devices import DEVICE_NAMES, PRECISION_NAMES
 from ..errors import ConfigError, OutputError
 from ..history import plot_history, save_history_json
@@ -56,6 +56,7 @@ CONFIG_OPTIONS = {
     "seed": "seed",
     "device": "device",
     "precision": "precision",
+    "backward": "backward",
 }
 
 
@@ -137,6 +138,11 @@ def gatys_options(function: Any) -> Any:
             "--precision",
             type=click.Choice(PRECISION_NAMES),
             help="Encoder precision; auto = bf16 where the hardware has it [auto].",
+        ),
+        click.option(
+            "--backward",
+            type=click.Choice(BACKWARDS),
+            help="Encoder gradient: fused = hand-written backward (fast), autograd = the reference [fused].",
         ),
         click.option("--denoise", type=click.FloatRange(0, 1), help="Finishing: light denoise strength [0]."),
         click.option("--sharpen", type=click.FloatRange(0, 2), help="Finishing: unsharp-mask amount [0]."),

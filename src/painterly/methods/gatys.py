@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from ..config import GatysConfig
 from ..devices import autocast, resolve_device, resolve_precision
 from ..encoders.vgg import VGGEncoder, build_vgg
+from ..encoders.vgg_pass import FastVGG, supports_fast_pass
 from ..errors import ConfigError
 from ..image.color import ColorMode, finish_colors, prepare_content_colors, prepare_style_colors
 from ..image.io import resize_long_side, resize_to
@@ -31,6 +32,7 @@ from ..postprocess import apply_finish
 from ..tiling import ALIGN, available_memory, choose_tile, encoder_pass_bytes
 from .base import Method, PreviousResult, single_image_styles
 from .evaluation import TiledEvaluator, WholeEvaluator, layer_stride
+from .fused_evaluation import FusedEvaluator
 from .one_pass_start import ONE_PASS_INITS, one_pass_start
 
 Tensor = torch.Tensor
@@ -126,6 +128,9 @@ class GatysTransfer:
         self.encoder.set_padding_mode("circular" if config.tileable else "zeros")
         self.style_cache: dict[str, dict[str, Tensor]] = {}
         """Gram matrices of the style images seen so far, by pixels: a video's frames compute them once."""
+        self.fast_encoder: FastVGG | None = None
+        if config.backward == "fused" and supports_fast_pass(self.encoder):
+            self.fast_encoder = FastVGG(cast(VGGEncoder, self.encoder), dtype=self.dtype)
         self.setup_seconds = time.perf_counter() - started
 
     def _features(self, image: Tensor) -> dict[str, Tensor]:
@@ -209,6 +214,8 @@ class GatysTransfer:
             state.timings[f"level{level}_targets"] = time.perf_counter() - level_started
             image = self._optimise_level(evaluator, start, level, steps, state)
             state.timings[f"level{level}"] = time.perf_counter() - level_started
+            if isinstance(evaluator, FusedEvaluator):
+                state.timings["encoder_passes"] = state.timings.get("encoder_passes", 0.0) + evaluator.encoder_seconds
 
         assert image is not None
         result = finisher(image)
@@ -259,7 +266,9 @@ class GatysTransfer:
             weights["temporal"] = temporal_weight
         parts = (self._features, self.content_loss, self.style_loss, self.tv_loss, weights)
         evaluator: WholeEvaluator | TiledEvaluator
-        if tile is None:
+        if tile is None and self.fast_encoder is not None:
+            evaluator = FusedEvaluator(*parts, fast=self.fast_encoder, style_tiler=self._style_tiler)
+        elif tile is None:
             evaluator = WholeEvaluator(*parts, style_tiler=self._style_tiler)
         else:
             evaluator = TiledEvaluator(*parts, tile=tile, halo=TILE_HALO)
