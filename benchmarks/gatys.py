@@ -9,7 +9,8 @@ Variants, each in its own process so that its peak RSS is its own:
   per-iteration speed, and bf16 against fp32 at equal iterations (loss, mean absolute pixel difference, LPIPS);
 - ``single bf16 autograd``: the same with ``backward="autograd"`` (autocast + autograd, the reference path) instead
   of the hand-written backward;
-- ``schedule:A/B/C``: painterly's defaults with another pyramid schedule (iterations per level, coarse to fine),
+- ``schedule:A/B/C[@INIT]``: painterly's defaults with another pyramid schedule (iterations per level, coarse to
+  fine) and optionally another start (``@wct``, ``@adain``: the one-pass result; ``@noise``),
   for choosing the default by measurement.
 Every final image is scored by one fp32 evaluator at the output size with the default layers and weights.
 Also measured in the same run: the achieved GFLOP/s, over the whole run and over the encoder passes' own forward and
@@ -131,7 +132,8 @@ def run_variant(variant: str, size: int, iterations: int, baseline_iterations: i
         encoder_seconds = seconds
     else:
         if variant.startswith("schedule:"):
-            config = config.replace(iterations=tuple(int(n) for n in variant.removeprefix("schedule:").split("/")))
+            schedule, _, init = variant.removeprefix("schedule:").partition("@")
+            config = config.replace(iterations=tuple(int(n) for n in schedule.split("/")), init=init or config.init)
         elif variant != "painterly defaults":
             precision_name = "fp32" if variant == "single fp32" else "bf16"
             backward = "autograd" if variant.endswith("autograd") else "fused"
@@ -286,7 +288,7 @@ def main() -> None:
         from gatys_profile import breakdown_table
 
         print()
-        print(breakdown_table(max(int(size) for size in args.sizes.split(",")), ["bf16", "fp32"], 8))
+        print(breakdown_table(max(int(size) for size in args.sizes.split(",")), ["bf16", "bf16/autograd", "fp32"], 8))
 
 
 if __name__ == "__main__":

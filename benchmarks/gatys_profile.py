@@ -1,12 +1,13 @@
 """Where an optimisation iteration spends its time: torch.profiler over iterations of `painterly transfer`.
 
-    .venv/bin/python benchmarks/gatys_profile.py [--size 512] [--iterations 8] [--precisions bf16,fp32]
+    .venv/bin/python benchmarks/gatys_profile.py [--size 512] [--iterations 8] [--runs bf16,bf16/autograd,fp32]
 
 One level at --size (tubingen + starry_night, or scikit-image's pair), L-BFGS from the content with no early stop; the
 profiler records only iterations 3 to 2 + --iterations (set-up and the first iterations' allocations excluded). Each
 operator's self CPU time is put in a category — convolution forward and backward, pooling, ReLU and its backward,
 casts/copies/fills, element-wise arithmetic, Gram matrices and other products, losses, L-BFGS, the rest — and the
-table prints each category's milliseconds per iteration and share, with the CPU's name and whether it has AMX.
+table prints each category's milliseconds per iteration and share, with the CPU's name and whether it has AMX. Each
+run is a precision, optionally with ``/autograd`` (the reference backward instead of the hand-written one).
 `benchmarks/gatys.py --profile` prints the same table after its own.
 """
 
@@ -25,18 +26,19 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 CATEGORIES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("convolution backward", ("convolution_backward", "mkldnn_convolution_backward")),
-    ("convolution forward", ("convolution", "mkldnn_convolution", "_convolution", "conv2d")),
+    ("convolution forward", ("convolution", "mkldnn_convolution", "_convolution", "conv2d", "_convolution_pointwise")),
     ("pooling (fwd+bwd)", ("max_pool2d", "avg_pool2d", "max_pool2d_with_indices", "max_pool2d_with_indices_backward")),
     ("ReLU backward", ("threshold_backward",)),
     ("ReLU forward", ("relu", "relu_", "clamp_min", "clamp_min_")),
     ("casts, copies, fills", ("copy_", "to", "_to_copy", "contiguous", "clone", "empty_like", "fill_", "zero_")),
-    ("Gram matrices and products", ("bmm", "mm", "matmul", "addmm", "baddbmm")),
+    ("Gram matrices and products", ("bmm", "mm", "matmul", "addmm", "addmm_", "baddbmm")),
     ("element-wise arithmetic", ("add", "add_", "sub", "sub_", "mul", "mul_", "div", "div_", "neg", "pow", "sqrt")),
     ("losses (fwd+bwd)", ("mse_loss", "mse_loss_backward", "sum", "mean", "norm", "linalg_vector_norm")),
     ("L-BFGS bookkeeping", ("dot", "Optimizer.step#LBFGS.step", "Optimizer.zero_grad#LBFGS.zero_grad")),
 )
-"""Operators by name: ``add`` and ``add_`` are mostly autograd summing the gradients of features that feed several
-terms and L-BFGS's vector updates; ``copy_`` mostly autocast's casts and layout changes."""
+"""Operators by name: under autograd ``add`` and ``add_`` are mostly autograd summing the gradients of features that
+feed several terms, and ``copy_`` autocast's casts and layout changes; ``_convolution_pointwise`` is a convolution with
+its ReLU fused (the hand-written path), ``addmm_`` a Gram gradient added in place."""
 
 
 def category_of(name: str) -> str:
@@ -60,7 +62,7 @@ def cpu_summary() -> str:
     return f"{model or 'unknown CPU'} ({amx}, {torch.get_num_threads()} threads)"
 
 
-def profile_iterations(size: int, precision: str, iterations: int) -> tuple[dict[str, float], float]:
+def profile_iterations(size: int, run: str, iterations: int) -> tuple[dict[str, float], float]:
     """Self CPU milliseconds per iteration by category, and the wall milliseconds per profiled iteration."""
     import time
 
@@ -72,7 +74,14 @@ def profile_iterations(size: int, precision: str, iterations: int) -> tuple[dict
 
     content, style, _ = load_pair(size)
     warm = 2
-    config = GatysConfig(size=size, iterations=(warm + iterations,), tolerance=0.0, precision=precision)
+    precision, _, backward = run.partition("/")
+    config = GatysConfig(
+        size=size,
+        iterations=(warm + iterations,),
+        tolerance=0.0,
+        precision=precision,
+        backward=backward or "fused",
+    )
     profiler = profile(activities=[ProfilerActivity.CPU])
     clock: dict[str, float] = {}
 
@@ -92,25 +101,25 @@ def profile_iterations(size: int, precision: str, iterations: int) -> tuple[dict
 
 
 def breakdown_table(size: int, precisions: list[str], iterations: int) -> str:
-    """The table, one column pair (ms per iteration, share) per precision."""
+    """The table, one column pair (ms per iteration, share) per run (``bf16``, ``bf16/autograd``, ``fp32``...)."""
     results: dict[str, tuple[dict[str, float], float]] = {
         precision: profile_iterations(size, precision, iterations) for precision in precisions
     }
     names = [category for category, _ in CATEGORIES] + ["other"]
     lines = [f"where an iteration's time goes, {size} px, {iterations} iterations profiled; {cpu_summary()}"]
-    header = f"{'category':<28}" + "".join(f" {precision + ' ms':>10} {'share':>6}" for precision in precisions)
+    header = f"{'category':<28}" + "".join(f" {precision + ' ms':>16} {'share':>6}" for precision in precisions)
     lines += [header, "-" * len(header)]
     for name in sorted(names, key=lambda n: -results[precisions[0]][0].get(n, 0.0)):
         row = f"{name:<28}"
         for precision in precisions:
             totals = results[precision][0]
             value, whole = totals.get(name, 0.0), sum(totals.values())
-            row += f" {value:10.1f} {100 * value / whole:5.1f}%"
+            row += f" {value:16.1f} {100 * value / whole:5.1f}%"
         lines.append(row)
     lines.append(
-        f"{'profiled self time':<28}" + "".join(f" {sum(results[p][0].values()):10.1f} {'':>6}" for p in precisions)
+        f"{'profiled self time':<28}" + "".join(f" {sum(results[p][0].values()):16.1f} {'':>6}" for p in precisions)
     )
-    lines.append(f"{'wall time per iteration':<28}" + "".join(f" {results[p][1]:10.1f} {'':>6}" for p in precisions))
+    lines.append(f"{'wall time per iteration':<28}" + "".join(f" {results[p][1]:16.1f} {'':>6}" for p in precisions))
     return "\n".join(lines)
 
 
@@ -118,9 +127,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--iterations", type=int, default=8)
-    parser.add_argument("--precisions", default="bf16,fp32")
+    parser.add_argument("--runs", default="bf16,bf16/autograd,fp32", help="precision[/autograd], comma-separated")
     args: Any = parser.parse_args(argv)
-    print(breakdown_table(args.size, args.precisions.split(","), args.iterations))
+    print(breakdown_table(args.size, args.runs.split(","), args.iterations))
 
 
 if __name__ == "__main__":

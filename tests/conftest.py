@@ -48,7 +48,7 @@ def tiny_vgg(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         return make_tiny_encoder(layers, pooling)
 
     monkeypatch.setattr("painterly.methods.gatys.build_vgg", build)
-    monkeypatch.setattr("painterly.commands.transfer._weights_sha", lambda config: {"tiny": "0" * 64})
+    monkeypatch.setattr("painterly.commands.transfer._weights_sha", lambda config, start="content": {"tiny": "0" * 64})
     yield
 
 

@@ -32,7 +32,7 @@ DEFAULT_CONTENT_LAYERS: dict[str, float] = {"relu4_2": 1.0}
 BASE_STYLE_WEIGHT = 1e5
 STRENGTH_DECADES = 4.0
 OPTIMIZERS = ("lbfgs", "adam")
-INIT_KINDS = ("content", "noise", "mix", "wct", "adain")
+INIT_KINDS = ("auto", "content", "noise", "mix", "wct", "adain")
 """Reserved words of ``init``; any other value is an image path (a file called ``wct`` is ``./wct``)."""
 POOLINGS = ("max", "avg")
 BACKWARDS = ("fused", "autograd")
@@ -55,8 +55,9 @@ class GatysConfig:
 
     size: int = 512
     """Long side of the output in pixels."""
-    iterations: tuple[int, ...] = (300, 200)
-    """Iterations per pyramid level, coarse to fine; one number means a single full-size level."""
+    iterations: tuple[int, ...] = (250,)
+    """Iterations per pyramid level, coarse to fine; one number means a single full-size level. The default, one
+    level from the WCT start, reached the lowest loss at equal time (``benchmarks/gatys.py`` schedule variants)."""
     level_ratio: float = 2.0
     """Size ratio between neighbouring pyramid levels."""
     encoder: str = "vgg16"
@@ -83,8 +84,10 @@ class GatysConfig:
     """Step size; None = 1.0 for L-BFGS, 0.02 for Adam."""
     tolerance: float = 1e-4
     """Stop a level early when the loss improved by less than this fraction per iteration over 20 iterations."""
-    init: str = "content"
-    """content, noise, mix, wct or adain (the one-pass method's result), or the path of an image file."""
+    init: str = "auto"
+    """auto, content, noise, mix, wct or adain (the one-pass method's result), or the path of an image file. ``auto``
+    starts from WCT's result where WCT can make one (not for tileable output, thin styles or inputs WCT refuses) and
+    from the content otherwise; :attr:`~painterly.methods.gatys.GatysResult.start` says which."""
     init_noise: float = 0.5
     """Share of noise for ``init='mix'``."""
     seed: int = 0
@@ -174,7 +177,7 @@ class GatysConfig:
                 f"tile_size must be 0 or a multiple of 16 from 32 up, got {self.tile_size}",
             )
         _require(0.0 <= self.init_noise <= 1.0, f"init_noise must be within 0..1, got {self.init_noise}")
-        _require(bool(self.init), "init must be content, noise, mix, wct, adain or an image path")
+        _require(bool(self.init), "init must be auto, content, noise, mix, wct, adain or an image path")
         if self.style_blend is not None:
             _require(
                 all(w >= 0 for w in self.style_blend) and sum(self.style_blend) > 0,

@@ -9,7 +9,7 @@ import torch
 
 from painterly.config import GatysConfig
 from painterly.encoders.vgg import VGGEncoder
-from painterly.errors import ConfigError
+from painterly.errors import ConfigError, InputImageError
 from painterly.image.color import rgb_to_yiq
 from painterly.methods.gatys import GatysTransfer, Progress, _converged
 from tests.conftest import gradient_image
@@ -21,7 +21,8 @@ def run(
     factory: Callable[..., VGGEncoder], content: torch.Tensor, styles: list[torch.Tensor], **options: object
 ) -> tuple[torch.Tensor, GatysTransfer, list[Progress]]:
     config = GatysConfig.from_mapping(
-        {"size": 48, "iterations": (6,), "device": "cpu", "precision": "fp32", "tolerance": 0.0, **options}
+        {"size": 48, "iterations": (6,), "device": "cpu", "precision": "fp32", "tolerance": 0.0, "init": "content"}
+        | options
     )
     transfer = GatysTransfer(config, encoder=factory(LAYERS))
     seen: list[Progress] = []
@@ -176,6 +177,39 @@ def test_too_thin_images_are_refused_and_thin_styles_enlarged(tiny_encoder_facto
         transfer.run(torch.rand(1, 3, 20, 200), [red_style()])
     result = transfer.run(gradient_image(48, 64), [torch.rand(1, 3, 8, 200)])  # a 64 px style would be 2 px high
     assert result.image.shape == (1, 3, 48, 64)
+    assert result.start == "content"  # too thin for WCT: the automatic start falls back to the content
+
+
+def test_automatic_start_is_wct_where_it_can_be(
+    tiny_encoder_factory: Callable[..., VGGEncoder], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[tuple[str, tuple[int, int]]] = []
+    refuse = False
+
+    def fake_start(kind: str, content: torch.Tensor, styles: object, *, size: tuple[int, int], **_: object):  # type: ignore[no-untyped-def]
+        calls.append((kind, size))
+        if refuse:
+            raise InputImageError("WCT refuses this")
+        return torch.full((1, 3, *size), 0.25)
+
+    monkeypatch.setattr("painterly.methods.gatys.one_pass_start", fake_start)
+
+    def start_of(**options: object) -> tuple[str, torch.Tensor]:
+        config = GatysConfig.from_mapping({"size": 48, "iterations": (0,), "device": "cpu", **options})
+        result = GatysTransfer(config, encoder=tiny_encoder_factory(LAYERS)).run(gradient_image(36, 48), [red_style()])
+        return result.start, result.image
+
+    assert GatysConfig().init == "auto"
+    start, image = start_of()
+    assert start == "wct" and calls == [("wct", (36, 48))]
+    torch.testing.assert_close(image, torch.full((1, 3, 36, 48), 0.25))
+    assert start_of(tileable=True)[0] == "content" and len(calls) == 1  # WCT's result would not wrap
+    refuse = True
+    start, image = start_of()
+    assert start == "content" and len(calls) == 2
+    torch.testing.assert_close(image, gradient_image(36, 48))
+    with pytest.raises(InputImageError, match="WCT refuses this"):  # asked for by name: no quiet fallback
+        start_of(init="wct")
 
 
 def test_reported_losses_belong_to_the_returned_image(tiny_encoder_factory: Callable[..., VGGEncoder]) -> None:

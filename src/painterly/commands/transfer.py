@@ -23,6 +23,7 @@ from ..history import plot_history, save_history_json
 from ..image.color import COLOR_MODES
 from ..image.io import DEFAULT_MAX_PIXELS, LoadedImage, as_loaded_image, check_output_path, save_image, to_pil
 from ..methods.gatys import GatysResult, Progress
+from ..methods.one_pass_start import ONE_PASS_INITS
 from ..postprocess import FinishOptions
 from ..record import build_run_record, record_path_for, write_run_record
 
@@ -105,8 +106,9 @@ def gatys_options(function: Any) -> Any:
         ),
         click.option(
             "--init",
-            help="Start image: content, noise, mix, wct or adain (that method's result), or an image file "
-            "(a file named like a keyword: ./wct) [content].",
+            help="Start image: auto (wct where it can, else content), content, noise, mix, wct or adain (that "
+            "method's result), or an image file "
+            f"(a file named like a keyword: ./wct) [{DEFAULTS.init}].",
         ),
         click.option(
             "--tile-size",
@@ -347,7 +349,7 @@ def execute(
             method="gatys",
             options=config.to_dict(),
             inputs=input_paths,
-            weights=_weights_sha(config),
+            weights=_weights_sha(config, result.start),
             result={
                 "losses": result.losses,
                 "layer_losses": result.layer_losses,
@@ -357,6 +359,7 @@ def execute(
                 "stopped_early": result.stopped_early,
                 "device": result.device,
                 "precision": result.precision,
+                "start": result.start,
                 "seconds": seconds,
                 "output": str(output),
             },
@@ -377,16 +380,22 @@ def execute(
     height, width = result.image.shape[-2:]
     click.echo(
         f"wrote {output} ({width}x{height}) in {seconds:.1f} s "
-        f"[{sum(result.iterations_run)} iterations, {result.device}, {result.precision}]"
+        f"[{sum(result.iterations_run)} iterations from {result.start}, {result.device}, {result.precision}]"
     )
     return 0
 
 
-def _weights_sha(config: GatysConfig) -> dict[str, str]:
+def _weights_sha(config: GatysConfig, start: str = "content") -> dict[str, str]:
+    """sha256 of the encoder's weights and, where the one-pass start used them, of that method's networks."""
     from .. import weights
+    from ..methods.registry import get_method
 
     try:
-        return {config.encoder: weights.verify(config.encoder)}
+        found = {config.encoder: weights.verify(config.encoder)}
+        if start in ONE_PASS_INITS:
+            extra = [name for name in get_method(start).weights if name not in found]
+            found |= weights.fingerprints(extra)
+        return found
     except Exception:  # the record must not fail a finished run
         return {}
 

@@ -23,7 +23,7 @@ from ..config import GatysConfig
 from ..devices import autocast, resolve_device, resolve_precision
 from ..encoders.vgg import VGGEncoder, build_vgg
 from ..encoders.vgg_pass import FastVGG, supports_fast_pass
-from ..errors import ConfigError
+from ..errors import ConfigError, PainterlyError
 from ..image.color import ColorMode, finish_colors, prepare_content_colors, prepare_style_colors
 from ..image.io import resize_long_side, resize_to
 from ..losses import ContentLoss, StyleLoss, TemporalLoss, TotalVariationLoss
@@ -98,6 +98,9 @@ class GatysResult:
     """Tile size used at each level, None where the whole image was evaluated in one pass."""
     device: str
     precision: str
+    start: str = "content"
+    """What the first level started from: ``wct`` or ``adain`` (that method's result), ``content``, ``noise``,
+    ``mix``, or ``image`` (an image given by the caller)."""
 
 
 def output_size(content_size: tuple[int, int], long_side: int) -> tuple[int, int]:
@@ -167,20 +170,11 @@ class GatysTransfer:
                     "on the short side: use a larger --size or fewer --iterations levels"
                 )
         tiles = [self._tile_for(size) for size in sizes]  # decided up front, so bad combinations fail at once
-        start_seconds = 0.0
-        if init_image is None and config.init in ONE_PASS_INITS:
-            started = time.perf_counter()
-            init_image = one_pass_start(
-                config.init,
-                net_content,
-                net_styles,
-                size=sizes[-1],
-                weights=config.style_blend,
-                masks=masks,
-                device=config.device,
-                precision=config.precision,
-            ).to(self.device)
-            start_seconds = time.perf_counter() - started
+        started = time.perf_counter()
+        start_kind = "image"
+        if init_image is None:
+            init_image, start_kind = self._one_pass_start(net_content, net_styles, masks, sizes[-1])
+        start_seconds = time.perf_counter() - started
         content_at_output = resize_to(content, sizes[-1])
 
         def finisher(image: Tensor) -> Tensor:
@@ -233,7 +227,40 @@ class GatysTransfer:
             tiles=state.tiles,
             device=str(self.device),
             precision=str(self.dtype).removeprefix("torch."),
+            start=start_kind,
         )
+
+    def _one_pass_start(
+        self, content: Tensor, styles: Sequence[Tensor], masks: Sequence[Tensor] | None, size: tuple[int, int]
+    ) -> tuple[Tensor | None, str]:
+        """The one-pass method's result to start from, or None for the content/noise starts; and the start's name.
+
+        ``auto`` asks WCT, and starts from the content when the output must wrap (WCT's result does not) or WCT
+        refuses these inputs (a style too thin to measure, weights combined with masks, its decoders unavailable)."""
+        config = self.config
+        kind = config.init
+        if kind == "auto":
+            if config.tileable:
+                return None, "content"
+            kind = "wct"
+        if kind not in ONE_PASS_INITS:
+            return None, kind
+        try:
+            image = one_pass_start(
+                kind,
+                content,
+                styles,
+                size=size,
+                weights=config.style_blend,
+                masks=masks,
+                device=config.device,
+                precision=config.precision,
+            )
+        except PainterlyError:
+            if config.init != "auto":
+                raise
+            return None, "content"
+        return image.to(self.device), kind
 
     def _tile_for(self, size: tuple[int, int]) -> int | None:
         """Tile size for a level: None = one pass over the whole image (it fits in memory or tiling is off)."""
@@ -427,7 +454,7 @@ def _initial_image(
     size = (content.shape[-2], content.shape[-1])
     if init_image is not None:
         return resize_to(init_image.to(content.device, torch.float32), size)
-    if config.init == "content":
+    if config.init in ("content", "auto"):
         return content.clone()
     noise = torch.rand(content.shape, generator=generator).to(content.device)
     if config.init == "noise":
