@@ -95,7 +95,8 @@ class GatysConfig:
     precision: str = "auto"
     backward: str = "fused"
     """How the encoder's gradient is computed: ``fused`` (hand-written backward, weights cast once, ReLU fused into
-    the convolutions; VGG with zero padding, untiled) or ``autograd`` (the reference; used wherever fused cannot)."""
+    the convolutions; VGG with zero padding, untiled, on the CPU or CUDA) or ``autograd`` (the reference; used
+    wherever fused cannot)."""
     finish: FinishOptions = field(default_factory=FinishOptions)
     frame_iterations: tuple[int, ...] | None = None
     """Video: iterations per level for every frame after the first, which starts from the previous result warped

@@ -47,6 +47,8 @@ HISTORY_MEMORY_SHARE = 0.15
 """Share of the available memory the L-BFGS history may use."""
 MIN_SIDE = 16
 """Shortest image side the encoder accepts (four 2x2 poolings before relu5_1)."""
+FUSED_DEVICES = ("cpu", "cuda")
+"""Devices the hand-written backward runs on (plain aten operators); elsewhere (MPS) autograd."""
 
 
 @dataclass(frozen=True)
@@ -132,7 +134,7 @@ class GatysTransfer:
         self.style_cache: dict[str, dict[str, Tensor]] = {}
         """Gram matrices of the style images seen so far, by pixels: a video's frames compute them once."""
         self.fast_encoder: FastVGG | None = None
-        if config.backward == "fused" and supports_fast_pass(self.encoder):
+        if config.backward == "fused" and self.device.type in FUSED_DEVICES and supports_fast_pass(self.encoder):
             self.fast_encoder = FastVGG(cast(VGGEncoder, self.encoder), dtype=self.dtype)
         self.setup_seconds = time.perf_counter() - started
 
