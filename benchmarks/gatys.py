@@ -4,9 +4,10 @@
 
 Variants, each in its own process so that its peak RSS is its own:
 - ``baseline fp32``: benchmarks/baseline_gatys.py, the textbook loop (fp32, single scale, L-BFGS, from the content);
-- ``painterly defaults``: GatysConfig(size=S) as users get it (coarse-to-fine, bf16 where supported, early stop);
-- ``single bf16`` / ``single fp32``: painterly at full size only, fixed iteration count, no early stop: the
-  per-iteration speed, and bf16 against fp32 at equal iterations (loss, mean absolute pixel difference, LPIPS);
+- ``painterly defaults``: GatysConfig(size=S) as users get it (WCT start, one level, bf16 where supported, early stop);
+- ``single bf16`` / ``single fp32``: painterly at full size only from the default start, fixed iteration count, no
+  early stop: the per-iteration speed, and bf16 against fp32 at equal iterations (loss, mean absolute pixel
+  difference, LPIPS);
 - ``single bf16 autograd``: the same with ``backward="autograd"`` (autocast + autograd, the reference path) instead
   of the hand-written backward;
 - ``schedule:A/B/C[@INIT]``: painterly's defaults with another pyramid schedule (iterations per level, coarse to
