@@ -277,6 +277,18 @@ def test_tileable_and_tile_size_flags(tiny_vgg: None, pictures: dict[str, Path],
     assert main(transfer_args(pictures, tmp_path / "t.png", "--tile-size", "20")) == 2
 
 
+def test_backward_and_start_are_chosen_and_recorded(
+    tiny_vgg: None, pictures: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "reference.png"
+    assert main(transfer_args(pictures, out, "--backward", "autograd", "--init", "content")) == 0
+    assert "iterations from content" in capsys.readouterr().out
+    record = json.loads((tmp_path / "reference.run.json").read_text())
+    assert record["options"]["backward"] == "autograd" and record["start"] == "content"
+    assert main(transfer_args(pictures, tmp_path / "bad.png", "--backward", "jit")) == 2
+    assert "'jit' is not one of 'fused', 'autograd'" in capsys.readouterr().err
+
+
 def test_debug_anywhere_and_step_files_are_not_overwritten(
     tiny_vgg: None, pictures: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
