@@ -11,6 +11,18 @@ import torch.nn.functional as F
 Tensor = torch.Tensor
 
 
+def is_channels_last(tensor: Tensor) -> bool:
+    """True when a (B, C, H, W) tensor with several channels is laid out channels-last (and not also plainly)."""
+    return (
+        tensor.shape[1] > 1 and tensor.is_contiguous(memory_format=torch.channels_last) and not tensor.is_contiguous()
+    )
+
+
+def layout_of(tensor: Tensor) -> torch.memory_format:
+    """The memory format a (B, C, H, W) tensor is in: channels-last or the plain one."""
+    return torch.channels_last if is_channels_last(tensor) else torch.contiguous_format
+
+
 def gram_matrix(features: Tensor, mask: Tensor | None = None) -> Tensor:
     """Gram matrix of feature maps, normalised so that its scale does not depend on the image size.
 
@@ -23,7 +35,7 @@ def gram_matrix(features: Tensor, mask: Tensor | None = None) -> Tensor:
              [0.5000, 0.5000]]])
     """
     batch, channels, height, width = features.shape
-    if channels > 1 and features.is_contiguous(memory_format=torch.channels_last) and not features.is_contiguous():
+    if is_channels_last(features):
         # channels-last features (what the encoders give): (B, N, C) is a view, so neither the product nor its
         # gradient copies the activations into (B, C, N) first (at 512 px that copy cost as much as the product)
         rows = features.permute(0, 2, 3, 1).reshape(batch, height * width, channels)  # (B, N, C)

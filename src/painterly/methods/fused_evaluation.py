@@ -22,7 +22,7 @@ import torch
 
 from ..encoders.vgg_pass import FastVGG
 from ..losses import ContentLoss, StyleLoss, TotalVariationLoss
-from ..ops import gram_matrix
+from ..ops import gram_matrix, is_channels_last, layout_of
 from .evaluation import Evaluation, FeaturesFn, StyleTiler, WholeEvaluator, _finish
 
 Tensor = torch.Tensor
@@ -42,7 +42,7 @@ def feature_matrix(features: Tensor) -> tuple[Tensor, bool]:
     """A (1, C, H, W) map as a matrix view without copying: (N, C) rows for channels-last memory (True), else (C, N)
     columns (False)."""
     channels = features.shape[1]
-    if channels > 1 and features.is_contiguous(memory_format=torch.channels_last) and not features.is_contiguous():
+    if is_channels_last(features):
         return features.permute(0, 2, 3, 1).reshape(-1, channels), True
     return features.reshape(channels, -1), False
 
@@ -113,7 +113,7 @@ class FusedEvaluator(WholeEvaluator):
             hook_started = time.perf_counter()
             feature = features[layer]
             if layer in content_gradients:
-                seed = content_gradients[layer].to(feature.dtype).contiguous(memory_format=_layout_of(feature))
+                seed = content_gradients[layer].to(feature.dtype).contiguous(memory_format=layout_of(feature))
                 gradient = seed if gradient is None else gradient.add_(seed)
             for term in style_gradients.get(layer, ()):
                 gradient = add_gram_gradient(gradient, feature, term)
@@ -175,9 +175,3 @@ class FusedEvaluator(WholeEvaluator):
                     gradients.setdefault(layer, []).append(_GramGradient(matrix, mask))
             terms[layer] = weight * total
         return terms, gradients
-
-
-def _layout_of(tensor: Tensor) -> torch.memory_format:
-    if tensor.is_contiguous(memory_format=torch.channels_last) and not tensor.is_contiguous():
-        return torch.channels_last
-    return torch.contiguous_format
